@@ -13,6 +13,7 @@
 #include <vector>
 
 namespace sbx {
+namespace local_impl { struct access; }
 
 /// The embedded default provider: real isolation on this Linux machine (user, pid, mount,
 /// uts, ipc, cgroup and net namespaces; an overlay root over an image; cgroup limits;
@@ -108,6 +109,7 @@ class local {
   result<std::vector<std::string>> gc();
 
  private:
+  friend struct local_impl::access;  // the provider's own .cpp files reach state_ through it
   struct state;
   std::shared_ptr<state> state_;
 };
