@@ -13,6 +13,19 @@
 #include <vector>
 
 namespace sbx {
+namespace detail {
+
+struct no_sandbox_methods {};
+
+/// A provider's own sandbox operations (deno's `expose_ssh`...): `P::sandbox_methods<S>`, a
+/// CRTP base reaching the sandbox through `provider()` and `handle()`.
+template <class P, class S>
+struct sandbox_methods_of { using type = no_sandbox_methods; };
+template <class P, class S>
+  requires requires { typename P::template sandbox_methods<S>; }
+struct sandbox_methods_of<P, S> { using type = typename P::template sandbox_methods<S>; };
+
+}  // namespace detail
 
 /// One sandbox of provider `P`. Move-only. A `session` sandbox (no lifetime in its request) is
 /// killed when this handle is destroyed; a duration-lifetime sandbox, and one obtained with
@@ -24,7 +37,7 @@ namespace sbx {
 /// Operations a provider lacks are absent: `sandbox<deno>::pause()` does not compile and the
 /// diagnostic names `cap::pause_resume`. Every call is thread-safe.
 template <provider P>
-class sandbox {
+class sandbox : public detail::sandbox_methods_of<P, sandbox<P>>::type {
   static_assert(detail::check_claims<P>());
 
  public:
