@@ -5,7 +5,7 @@
 
 #include <array>
 #include <concepts>
-#include <ranges>
+#include <iterator>
 #include <span>
 #include <string>
 #include <string_view>
@@ -24,9 +24,13 @@ namespace detail {
 template <class T>
 concept string_like = std::convertible_to<T const&, std::string_view>;
 
+// Not std::ranges: <ranges> alone costs a user TU about half a second with GCC 12.
 template <class T>
-concept word_range = std::ranges::input_range<T const> && !string_like<T> &&
-                     string_like<std::ranges::range_value_t<T const>>;
+concept word_range = !string_like<T> && requires(T const& t) {
+  std::begin(t);
+  std::end(t);
+  requires string_like<std::iter_value_t<decltype(std::begin(t))>>;
+};
 
 inline std::string quote_arg(std::string_view s) { return shell_quote(s); }
 template <std::integral T>
