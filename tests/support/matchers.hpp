@@ -23,7 +23,7 @@ MATCHER(succeeds, "succeeds") {
   return false;
 }
 
-MATCHER_P(succeeds_with, inner, "succeeds with a value that " + testing::DescribeMatcher<decltype(inner)>(inner)) {
+MATCHER_P(succeeds_with, inner, negation ? "fails, or holds a value that does not match" : "succeeds with a matching value") {
   if (!arg) {
     *result_listener << "failed with " << arg.error().to_string();
     return false;
