@@ -10,10 +10,21 @@
 
 namespace sbx {
 
-/// An amount of memory in bytes. Parsed from "1280 MiB", "1 GiB", "1.5GB", "512k", "1048576":
-/// binary units (KiB, MiB, GiB, TiB; also K, M, G, T as in `docker --memory`) are powers of
-/// 1024, decimal units (kB, MB, GB, TB) powers of 1000; case of the unit does not matter except
-/// that `b`/`B` both mean bytes. A bare number is bytes.
+/// An amount of memory in bytes. Parsed from "1280 MiB", "1 GiB", "1.5GB", "512k", "1048576".
+///
+/// Grammar: `[space] digits [. digits] [space] [unit] [space]`, where space is spaces or tabs
+/// (and, at the ends, any ASCII whitespace). A bare number is bytes. Units, matched without
+/// regard to case ("gib", "GIB" and "GiB" are the same):
+/// - bytes: `B`, `byte`, `bytes`;
+/// - powers of 1024: `KiB MiB GiB TiB PiB EiB`, the Kubernetes spellings `Ki Mi Gi Ti Pi Ei`, and
+///   the bare letters `K M G T P E` as in `docker --memory 512m` (Kubernetes reads bare `M` as
+///   10^6; sbx follows docker);
+/// - powers of 1000: `kB MB GB TB PB EB` (so `512mb` is 512,000,000 bytes, not docker's 512 MiB).
+/// A fraction is allowed when the result is a whole number of bytes ("1.5 GiB" is 1610612736,
+/// computed exactly; "0.3 B" is refused). Refused, as invalid_request: empty text, a sign
+/// ("-1 GiB"), a point without digits on both sides, scientific notation ("1e3": ambiguous with
+/// the exa unit `E`), an unknown unit ("5 parsecs"), anything after the unit, and more than
+/// 2^64 - 1 bytes ("16 EiB").
 class memory {
  public:
   constexpr memory() = default;
