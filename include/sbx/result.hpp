@@ -18,8 +18,9 @@ namespace detail {
 struct abort_on_bad_access : boost::outcome_v2::policy::base {
   template <class Impl> static constexpr void wide_value_check(Impl&& self) {
     if (!base::_has_value(static_cast<Impl&&>(self))) {
-      if (base::_has_error(static_cast<Impl&&>(self)))
-        abort_bad_value_access(&base::_error(static_cast<Impl&&>(self)));
+      // `self` as an lvalue: on an rvalue result (`f().value()`) the forwarded form would
+      // yield an rvalue, whose address cannot be taken.
+      if (base::_has_error(static_cast<Impl&&>(self))) abort_bad_value_access(&base::_error(self));
       abort_bad_value_access(nullptr);
     }
   }
