@@ -33,7 +33,11 @@ concept word_range = !string_like<T> && requires(T const& t) {
 };
 
 inline std::string quote_arg(std::string_view s) { return shell_quote(s); }
+// Integers as numbers; char and bool are refused (`'a'` would print 97, `true` 1).
 template <std::integral T>
+  requires(!std::same_as<T, bool> && !std::same_as<T, char> && !std::same_as<T, signed char> &&
+           !std::same_as<T, unsigned char> && !std::same_as<T, char8_t> && !std::same_as<T, char16_t> &&
+           !std::same_as<T, char32_t> && !std::same_as<T, wchar_t>)
 std::string quote_arg(T v) { return shell_quote(std::to_string(v)); }
 /// A range expands to several words, each quoted: `{"a b", "c"}` -> `'a b' c`.
 template <word_range R>
