@@ -125,6 +125,9 @@ class request : public detail::request_methods_of<P, request<P>>::type {
 ///     SBX_TRY(box, c.create(sbx::request<sbx::local>{}.memory("512 MiB")));
 template <provider P>
 class client {
+  // Volumes and snapshot listings live here, not on sandbox<P>: check the claims here too.
+  static_assert(detail::check_claims<P>());
+
  public:
   client() requires std::default_initializable<P> = default;
   explicit client(P p) : provider_(std::move(p)) {}

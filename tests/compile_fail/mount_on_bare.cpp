@@ -1,0 +1,15 @@
+// expect-error: supports<.*cap::volumes>
+// compiles-with: sbx::test::with_marker<sbx::test::bare_provider, sbx::cap::volumes>
+// SPDX-License-Identifier: Apache-2.0
+// request<P>::mount() on a provider (bare) without the volumes marker.
+#include <sbx/client.hpp>
+
+#include "contract_providers.hpp"
+
+#ifndef SBX_CASE_PROVIDER
+#define SBX_CASE_PROVIDER sbx::test::bare_provider
+#endif
+
+using P = SBX_CASE_PROVIDER;
+
+sbx::request<P> make() { return sbx::request<P>{}.memory("1 GiB").mount("vol-1", "/data", true); }

@@ -1,0 +1,15 @@
+// expect-error: supports<.*cap::pause_resume>
+// compiles-with: sbx::test::with_marker<sbx::test::deno_like_provider, sbx::cap::pause_resume>
+// SPDX-License-Identifier: Apache-2.0
+// sandbox<P>::pause() on a provider (deno-like) without the pause_resume marker.
+#include <sbx/sandbox.hpp>
+
+#include "contract_providers.hpp"
+
+#ifndef SBX_CASE_PROVIDER
+#define SBX_CASE_PROVIDER sbx::test::deno_like_provider
+#endif
+
+using P = SBX_CASE_PROVIDER;
+
+sbx::result<void> use(sbx::sandbox<P>& box) { return box.pause(); }
