@@ -4,7 +4,7 @@
 #include <array>
 #include <cstdint>
 
-namespace sbx::json {
+namespace sbx::json_util {
 namespace {
 
 constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -104,4 +104,4 @@ std::optional<bool> get_bool(value const& v, std::string_view key) {
 
 std::string dump(value const& v) { return v.dump(-1, ' ', false, value::error_handler_t::replace); }
 
-}  // namespace sbx::json
+}  // namespace sbx::json_util

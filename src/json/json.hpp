@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-namespace sbx::json {
+namespace sbx::json_util {
 
 using value = nlohmann::json;
 
@@ -33,4 +33,4 @@ std::optional<bool> get_bool(value const& v, std::string_view key);
 /// Compact text of `v`; invalid UTF-8 in strings is replaced rather than thrown on.
 std::string dump(value const& v);
 
-}  // namespace sbx::json
+}  // namespace sbx::json_util

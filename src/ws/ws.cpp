@@ -172,7 +172,7 @@ struct connection::impl : std::enable_shared_from_this<connection::impl> {
         std::string msg = beast::buffers_to_string(self->rx.data());
         self->rx.consume(self->rx.size());
         self->last_rx = std::chrono::steady_clock::now();
-        self->received_any = true;
+        if (self->opt.liveness_text.empty() || msg == self->opt.liveness_text) self->received_any = true;
         if (self->hs.on_message) self->hs.on_message(std::move(msg));
         if (!self->ended) self->read_loop();
       });
@@ -359,7 +359,10 @@ bool connection::send(std::string text) {
 void connection::close(std::uint16_t code, std::string reason, std::chrono::milliseconds wait) {
   auto i = impl_;
   if (i->thread.joinable() && i->thread.get_id() == std::this_thread::get_id()) {
+    // Called from a handler: the thread cannot join itself. It owns a reference to `impl`
+    // and ends once the close completes.
     close_async(code, std::move(reason));
+    i->join();
     return;
   }
   net::post(i->ioc, [i, code, r = std::move(reason), wait]() mutable { i->begin_close(code, std::move(r), wait); });

@@ -46,6 +46,10 @@ struct options {
   /// Once anything has been received, fail the connection when nothing more arrives for this
   /// long (a server that stopped answering, even to pings). None: never.
   std::optional<std::chrono::milliseconds> idle_timeout;
+  /// The idle check starts only once a message equal to this has arrived (the server has
+  /// shown it answers keepalives), so a server that never answers pings is not dropped.
+  /// Empty: any message starts it.
+  std::string liveness_text = "pong";
   std::size_t max_message_bytes = std::size_t{128} << 20;
   bool verify_peer = true;     ///< wss: check the certificate chain and host name
   std::string ca_file;         ///< wss: extra CA bundle; empty: the system's
