@@ -82,7 +82,7 @@ class any_sandbox {
   result<void> kill() { return m_->kill(); }
   void close() { m_->close(); }
   result<void> extend_timeout(std::chrono::milliseconds d) { return m_->extend_timeout(d); }
-  /// unsupported without cap::hostname_allowlist.
+  /// unsupported without cap::network_update.
   result<void> update_network(network_policy const& n) { return m_->update_network(n); }
   /// unsupported without cap::snapshots.
   result<snapshot_info> snapshot(std::string_view name) { return m_->snapshot(name); }
@@ -165,8 +165,8 @@ class sandbox_model final : public any_sandbox::model {
   void close() override { s_.close(); }
   result<void> extend_timeout(std::chrono::milliseconds d) override { return s_.extend_timeout(d); }
   result<void> update_network(network_policy const& n) override {
-    if constexpr (supports<P, cap::hostname_allowlist>) return s_.update_network(n);
-    else return make_unsupported(P::name, cap::hostname_allowlist::name, "update_network");
+    if constexpr (supports<P, cap::network_update>) return s_.update_network(n);
+    else return make_unsupported(P::name, cap::network_update::name, "update_network");
   }
   result<snapshot_info> snapshot(std::string_view name) override {
     if constexpr (supports<P, cap::snapshots>) return s_.snapshot(name);

@@ -5,6 +5,7 @@
 #include <sbx/cap/custom_image.hpp>
 #include <sbx/cap/hostname_allowlist.hpp>
 #include <sbx/cap/kernel_session.hpp>
+#include <sbx/cap/network_update.hpp>
 #include <sbx/cap/pause_resume.hpp>
 #include <sbx/cap/port_exposure.hpp>
 #include <sbx/cap/pty.hpp>
@@ -37,7 +38,7 @@ template <class Provider, class Cap>
 concept supports = has_capability_v<Provider, Cap>;
 
 /// How many capability markers there are.
-inline constexpr std::size_t capability_count = 10;
+inline constexpr std::size_t capability_count = 11;
 
 /// Run-time view of a capability set, indexed by each marker's `bit`.
 using capability_set = std::bitset<capability_count>;
@@ -47,7 +48,7 @@ inline constexpr std::array<std::string_view, capability_count> capability_names
     cap::hostname_allowlist::name, cap::cidr_allowlist::name, cap::secret_injection::name,
     cap::snapshots::name,          cap::volumes::name,        cap::port_exposure::name,
     cap::pause_resume::name,       cap::pty::name,            cap::kernel_session::name,
-    cap::custom_image::name};
+    cap::custom_image::name,       cap::network_update::name};
 
 /// `Provider`'s set as bits, for `any_sandbox::capabilities()` and listings.
 template <class Provider>
@@ -57,7 +58,7 @@ capability_set capability_bits_of() {
   set_if(cap::hostname_allowlist{}); set_if(cap::cidr_allowlist{}); set_if(cap::secret_injection{});
   set_if(cap::snapshots{});          set_if(cap::volumes{});        set_if(cap::port_exposure{});
   set_if(cap::pause_resume{});       set_if(cap::pty{});            set_if(cap::kernel_session{});
-  set_if(cap::custom_image{});
+  set_if(cap::custom_image{});      set_if(cap::network_update{});
   return s;
 }
 

@@ -103,8 +103,8 @@ namespace detail {
 /// "Claims => implements", as one constant so the check reads as one sentence per marker.
 template <class P>
 constexpr bool check_claims() {
-  static_assert(!supports<P, cap::hostname_allowlist> || network_update_provider<P>,
-                "a provider that claims cap::hostname_allowlist must define update_network(handle, network_policy)");
+  static_assert(!supports<P, cap::network_update> || network_update_provider<P>,
+                "a provider that claims cap::network_update must define update_network(handle, network_policy)");
   static_assert(!supports<P, cap::snapshots> || snapshot_provider<P>,
                 "a provider that claims cap::snapshots must define snapshot(handle, name), list_snapshots() and delete_snapshot(id)");
   static_assert(!supports<P, cap::volumes> || volume_provider<P>,

@@ -115,10 +115,11 @@ class sandbox : public detail::sandbox_methods_of<P, sandbox<P>>::type {
   /// Errors: invalid_request (session sandbox, out of the provider's range), not_found.
   result<void> extend_timeout(std::chrono::milliseconds d) { return provider_.extend_timeout(handle_, d); }
 
-  /// Replaces the network policy for new connections. Requires cap::hostname_allowlist.
-  /// Errors: unsupported (cidrs without cap::cidr_allowlist), invalid_request.
+  /// Replaces the network policy for new connections, without a restart. Requires
+  /// cap::network_update. Errors: unsupported (hosts or cidrs the provider has no allowlist
+  /// marker for), invalid_request (a malformed host or range).
   result<void> update_network(network_policy const& n)
-    requires supports<P, cap::hostname_allowlist>
+    requires supports<P, cap::network_update>
   { return provider_.update_network(handle_, n); }
   /// Captures the filesystem as a snapshot named `name`. Requires cap::snapshots.
   result<snapshot_info> snapshot(std::string_view name)

@@ -1,7 +1,7 @@
-// expect-error: supports<.*cap::hostname_allowlist>
-// compiles-with: sbx::test::with_marker<sbx::test::bare_provider, sbx::cap::hostname_allowlist>
+// expect-error: supports<.*cap::network_update>
+// compiles-with: sbx::test::with_marker<sbx::test::bare_provider, sbx::cap::network_update>
 // SPDX-License-Identifier: Apache-2.0
-// sandbox<P>::update_network() on a provider (bare) without the hostname_allowlist marker.
+// sandbox<P>::update_network() on a provider (bare) without the network_update marker.
 #include <sbx/sandbox.hpp>
 
 #include "contract_providers.hpp"

@@ -76,7 +76,7 @@ struct op_row {
 std::ostream& operator<<(std::ostream& os, op_row const& r) { return os << r.op; }
 
 const std::vector<op_row> operations = {
-    {"update_network", "hostname_allowlist", true,
+    {"update_network", "network_update", false,
      [](auto&, auto& box) { return error_of(box.update_network(sbx::network_policy::allow({"api.example.com"}))); }},
     {"snapshot", "snapshots", false, [](auto&, auto& box) { return error_of(box.snapshot("before-upgrade")); }},
     {"expose_port", "port_exposure", true, [](auto&, auto& box) { return error_of(box.expose_port(8000)); }},
@@ -252,6 +252,7 @@ TEST(any_capabilities, bits_follow_the_markers) {
   EXPECT_EQ(one(sbx::cap::pty{}), sbx::capability_set{}.set(sbx::cap::pty::bit));
   EXPECT_EQ(one(sbx::cap::kernel_session{}), sbx::capability_set{}.set(sbx::cap::kernel_session::bit));
   EXPECT_EQ(one(sbx::cap::custom_image{}), sbx::capability_set{}.set(sbx::cap::custom_image::bit));
+  EXPECT_EQ(one(sbx::cap::network_update{}), sbx::capability_set{}.set(sbx::cap::network_update::bit));
 }
 
 TEST(any_capabilities, erased_client_and_sandbox_report_the_providers_bits) {

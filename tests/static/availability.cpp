@@ -107,7 +107,7 @@ using deno_box = sbx::sandbox<deno_like_provider>;
 using deno_client = sbx::client<deno_like_provider>;
 using deno_request = sbx::request<deno_like_provider>;
 
-static_assert(can_update_network<deno_box>);
+static_assert(!can_update_network<deno_box>);
 static_assert(!can_snapshot<deno_box>);
 static_assert(can_expose_port<deno_box>);
 static_assert(!can_pause<deno_box>);
@@ -142,7 +142,7 @@ constexpr std::array<int, sbx::capability_count> offered_members() {
   using C = sbx::client<P>;
   using R = sbx::request<P>;
   std::array<int, sbx::capability_count> a{};
-  a[cap::hostname_allowlist::bit] = all_or_none({can_update_network<S>, can_allow_hosts<R>});
+  a[cap::hostname_allowlist::bit] = all_or_none({can_allow_hosts<R>});
   a[cap::cidr_allowlist::bit] = all_or_none({can_allow_cidrs<R>});
   a[cap::secret_injection::bit] = all_or_none({can_secret<R>});
   a[cap::snapshots::bit] = all_or_none({can_snapshot<S>, can_list_snapshots<C>, can_delete_snapshot<C>, can_from_snapshot<R>});
@@ -152,6 +152,7 @@ constexpr std::array<int, sbx::capability_count> offered_members() {
   a[cap::pty::bit] = all_or_none({can_open_pty<S>});
   a[cap::kernel_session::bit] = all_or_none({can_repl<S>});
   a[cap::custom_image::bit] = all_or_none({can_image<R>});
+  a[cap::network_update::bit] = all_or_none({can_update_network<S>});
   return a;
 }
 
@@ -168,6 +169,7 @@ constexpr std::array<int, sbx::capability_count> claimed() {
   a[cap::pty::bit] = sbx::supports<P, cap::pty>;
   a[cap::kernel_session::bit] = sbx::supports<P, cap::kernel_session>;
   a[cap::custom_image::bit] = sbx::supports<P, cap::custom_image>;
+  a[cap::network_update::bit] = sbx::supports<P, cap::network_update>;
   return a;
 }
 
@@ -196,19 +198,20 @@ static_assert(unlocks_exactly_its_members<cap::pause_resume>);
 static_assert(unlocks_exactly_its_members<cap::pty>);
 static_assert(unlocks_exactly_its_members<cap::kernel_session>);
 static_assert(unlocks_exactly_its_members<cap::custom_image>);
+static_assert(unlocks_exactly_its_members<cap::network_update>);
 static_assert(members_follow_claims<bare_provider>);
 static_assert(members_follow_claims<full_provider>);
 static_assert(members_follow_claims<deno_like_provider>);
 
 // --- supports<P, C> --------------------------------------------------------------------------
 static_assert(claimed<bare_provider>() == std::array<int, sbx::capability_count>{});
-static_assert(claimed<full_provider>() == std::array<int, sbx::capability_count>{1, 1, 1, 1, 1, 1, 1, 1, 1, 1});
+static_assert(claimed<full_provider>() == std::array<int, sbx::capability_count>{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1});
 static_assert(sbx::supports<deno_like_provider, cap::hostname_allowlist> && sbx::supports<deno_like_provider, cap::secret_injection> &&
               sbx::supports<deno_like_provider, cap::volumes> && sbx::supports<deno_like_provider, cap::port_exposure> &&
               sbx::supports<deno_like_provider, cap::kernel_session>);
 static_assert(!sbx::supports<deno_like_provider, cap::cidr_allowlist> && !sbx::supports<deno_like_provider, cap::snapshots> &&
               !sbx::supports<deno_like_provider, cap::pause_resume> && !sbx::supports<deno_like_provider, cap::pty> &&
-              !sbx::supports<deno_like_provider, cap::custom_image>);
+              !sbx::supports<deno_like_provider, cap::custom_image> && !sbx::supports<deno_like_provider, cap::network_update>);
 static_assert(sbx::supports<sbx::test::with_marker<bare_provider, cap::pty>, cap::pty>);
 static_assert(!sbx::supports<sbx::test::with_marker<bare_provider, cap::pty>, cap::kernel_session>);
 // The order of the markers in a set does not matter.
@@ -227,7 +230,7 @@ struct marker_row {
   unsigned bit;
   std::string_view name;
 };
-constexpr std::array<marker_row, 10> markers = {{
+constexpr std::array<marker_row, 11> markers = {{
     {cap::hostname_allowlist::bit, cap::hostname_allowlist::name},
     {cap::cidr_allowlist::bit, cap::cidr_allowlist::name},
     {cap::secret_injection::bit, cap::secret_injection::name},
@@ -238,6 +241,7 @@ constexpr std::array<marker_row, 10> markers = {{
     {cap::pty::bit, cap::pty::name},
     {cap::kernel_session::bit, cap::kernel_session::name},
     {cap::custom_image::bit, cap::custom_image::name},
+    {cap::network_update::bit, cap::network_update::name},
 }};
 
 constexpr bool bits_unique_and_dense() {
@@ -269,7 +273,8 @@ static_assert(cap::hostname_allowlist::name == "hostname_allowlist" && cap::cidr
               cap::secret_injection::name == "secret_injection" && cap::snapshots::name == "snapshots" &&
               cap::volumes::name == "volumes" && cap::port_exposure::name == "port_exposure" &&
               cap::pause_resume::name == "pause_resume" && cap::pty::name == "pty" &&
-              cap::kernel_session::name == "kernel_session" && cap::custom_image::name == "custom_image");
+              cap::kernel_session::name == "kernel_session" && cap::custom_image::name == "custom_image" &&
+              cap::network_update::name == "network_update");
 // One header per marker in capabilities/include/sbx/cap/ (counted by CMake): a new marker
 // must be added to capability_count, capability_names and capability_bits_of too.
 #ifndef SBX_MARKER_HEADER_COUNT

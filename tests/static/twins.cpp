@@ -50,8 +50,8 @@ sbx::request<P> make() { return sbx::request<P>{}.memory("1 GiB").allow_hosts({"
 }  // namespace full
 }  // namespace allow_hosts_on_bare
 
-// compile_fail/claims_hostname_allowlist_without_update_network.cpp
-namespace claims_hostname_allowlist_without_update_network {
+// compile_fail/claims_network_update_without_update_network.cpp
+namespace claims_network_update_without_update_network {
 template <class... Caps>
 struct no_update_network : sbx::test::core_provider<Caps...> {
 };
@@ -61,10 +61,10 @@ using P = no_update_network<>;
 sbx::result<sbx::exec_result> use(sbx::sandbox<P>& box) { return box.exec({"true"}); }
 }  // namespace unclaimed
 namespace claimed_and_defined {
-using P = sbx::test::fake_provider<sbx::cap::hostname_allowlist>;
+using P = sbx::test::fake_provider<sbx::cap::network_update>;
 sbx::result<sbx::exec_result> use(sbx::sandbox<P>& box) { return box.exec({"true"}); }
 }  // namespace claimed_and_defined
-}  // namespace claims_hostname_allowlist_without_update_network
+}  // namespace claims_network_update_without_update_network
 
 // compile_fail/claims_kernel_session_with_wrong_repl.cpp
 namespace claims_kernel_session_with_wrong_repl {
@@ -387,7 +387,7 @@ sbx::result<sbx::snapshot_info> use(sbx::sandbox<P>& box) { return box.snapshot(
 // compile_fail/update_network_on_bare.cpp
 namespace update_network_on_bare {
 namespace with_marker {
-using P = sbx::test::with_marker<sbx::test::bare_provider, sbx::cap::hostname_allowlist>;
+using P = sbx::test::with_marker<sbx::test::bare_provider, sbx::cap::network_update>;
 sbx::result<void> use(sbx::sandbox<P>& box) { return box.update_network(sbx::network_policy::allow({"api.example.com"})); }
 }  // namespace with_marker
 namespace full {

@@ -72,7 +72,8 @@ using bare_provider = fake_provider<>;
 /// Every capability.
 using full_provider =
     fake_provider<cap::hostname_allowlist, cap::cidr_allowlist, cap::secret_injection, cap::snapshots, cap::volumes,
-                  cap::port_exposure, cap::pause_resume, cap::pty, cap::kernel_session, cap::custom_image>;
+                  cap::port_exposure, cap::pause_resume, cap::pty, cap::kernel_session, cap::custom_image,
+                  cap::network_update>;
 /// Shaped like Deno Sandbox: no cidr_allowlist, snapshots, pause_resume, pty, custom_image.
 using deno_like_provider = fake_provider<cap::hostname_allowlist, cap::secret_injection, cap::volumes,
                                          cap::port_exposure, cap::kernel_session>;

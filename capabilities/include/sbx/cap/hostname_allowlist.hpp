@@ -6,7 +6,7 @@
 namespace sbx::cap {
 
 /// The sandbox's egress can be limited to named hosts ("api.openai.com", "*.github.com", "host:443"); everything else is refused.
-/// Unlocks: `request<P>::allow_hosts(...)` and `sandbox<P>::update_network(...)`.
+/// Unlocks: `request<P>::allow_hosts(...)`.
 struct hostname_allowlist {
   static constexpr std::string_view name = "hostname_allowlist";
   static constexpr unsigned bit = 0;

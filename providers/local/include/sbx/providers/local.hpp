@@ -31,7 +31,7 @@ class local {
   static constexpr auto capabilities =
       sbx::capabilities<cap::hostname_allowlist, cap::cidr_allowlist, cap::secret_injection, cap::snapshots,
                         cap::volumes, cap::port_exposure, cap::pause_resume, cap::pty, cap::kernel_session,
-                        cap::custom_image>;
+                        cap::custom_image, cap::network_update>;
 
   /// Where and how sandboxes are kept. Defaults come from the environment.
   struct config {
