@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -102,6 +103,13 @@ class session : public std::enable_shared_from_this<session> {
                                   std::string_view what, std::string_view id_hint);
   ~session();
 
+  /// A session with no socket, for framing tests: `sent` receives every outgoing message,
+  /// `receive` plays the server's. Nothing else differs.
+  static std::shared_ptr<session> detached(std::shared_ptr<state> st, std::string id,
+                                           std::function<void(std::string const&)> sent);
+  void receive(std::string text) { on_message(std::move(text)); }
+  void receive_close(ws::close_info const& ci) { on_close(ci); }
+
   std::string const& id() const noexcept { return id_; }
   state& provider_state() noexcept { return *st_; }
   std::string const& region() const noexcept { return region_; }
@@ -162,6 +170,7 @@ class session : public std::enable_shared_from_this<session> {
 
   std::shared_ptr<state> st_;
   std::unique_ptr<ws::connection> conn_;
+  std::function<void(std::string const&)> sent_;  // detached sessions only
   std::string id_;
   std::string region_;
   std::mutex mu_;

@@ -154,7 +154,26 @@ void session::fail_locked(error e) {
   cv_.notify_all();
 }
 
-bool session::send(json const& msg) { return conn_ && conn_->send(jh::dump(msg)); }
+std::shared_ptr<session> session::detached(std::shared_ptr<state> st, std::string id,
+                                           std::function<void(std::string const&)> sent) {
+  auto s = std::shared_ptr<session>(new session());
+  s->st_ = std::move(st);
+  s->id_ = std::move(id);
+  s->sent_ = std::move(sent);
+  return s;
+}
+
+bool session::send(json const& msg) {
+  if (sent_) {
+    {
+      std::lock_guard lk(mu_);
+      if (failure_) return false;
+    }
+    sent_(jh::dump(msg));
+    return true;
+  }
+  return conn_ && conn_->send(jh::dump(msg));
+}
 
 result<std::int64_t> session::start(std::string_view method, json params) {
   std::int64_t rid;
