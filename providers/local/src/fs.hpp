@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+// The local provider's filesystem side as plain functions over a `sandbox_view` and the store
+// paths, so that the runtime's member functions forward to them in one line and tests can
+// drive them against a hand-made view. Not installed.
+
+#include "internal.hpp"
+
+#include <sbx/files.hpp>
+#include <sbx/info.hpp>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sbx::local_impl::fs {
+
+// Files inside a live sandbox (files.cpp). Every path is absolute inside the sandbox and is
+// resolved with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) under `open_root(v)`, so no
+// path or symlink inside the sandbox leads out. Files and directories created from the host
+// belong to the sandbox's root (`v.root_uid`, `v.root_gid`).
+// Errors: invalid_request (relative path, a directory where a file is expected or the other
+// way round, "/" as a target of remove or rename), not_found (no such path), quota_exceeded
+// (no space), internal (anything else; the message carries errno's text).
+
+result<std::string> read_file(sandbox_view const& v, std::string_view path);
+result<void> read_file(sandbox_view const& v, std::string_view path, byte_sink const& sink);
+result<void> write_file(sandbox_view const& v, std::string_view path, std::string_view data, write_options const& o);
+result<void> write_file(sandbox_view const& v, std::string_view path, byte_source const& source, write_options const& o);
+result<std::vector<file_info>> list_dir(sandbox_view const& v, std::string_view path);
+result<file_info> stat(sandbox_view const& v, std::string_view path);
+result<bool> exists(sandbox_view const& v, std::string_view path);
+result<void> make_dir(sandbox_view const& v, std::string_view path);
+result<void> remove(sandbox_view const& v, std::string_view path, bool recursive);
+result<void> rename(sandbox_view const& v, std::string_view from, std::string_view to);
+result<void> upload(sandbox_view const& v, std::string_view local_path, std::string_view remote_path);
+result<void> download(sandbox_view const& v, std::string_view remote_path, std::string_view local_path);
+
+// Volumes (volumes.cpp). `live_mounts` says which live sandboxes mount a volume.
+result<volume_info> create_volume(store_paths const& p, volume_request const& r);
+result<std::vector<volume_info>> list_volumes(store_paths const& p);
+result<void> delete_volume(store_paths const& p, std::string_view id);
+
+// Snapshots (snapshots.cpp). `lowers` is the chain the source sandbox booted from, top first,
+// ending with its image's root filesystem. `freeze` / `thaw` are called around the copy when
+// given (the runtime's pause/resume).
+struct snapshot_source {
+  std::string sandbox_id;
+  std::filesystem::path upper;                    ///< the sandbox's overlay upper dir
+  std::vector<std::filesystem::path> lowers;      ///< what it sat on, top first
+};
+result<snapshot_info> snapshot(store_paths const& p, snapshot_source const& s, std::string_view name);
+result<std::vector<snapshot_info>> list_snapshots(store_paths const& p);
+result<void> delete_snapshot(store_paths const& p, std::string_view id);
+
+}  // namespace sbx::local_impl::fs
