@@ -393,16 +393,6 @@ result<void> deno::extend_timeout(handle const& h, std::chrono::milliseconds d) 
   return success();
 }
 
-result<void> deno::update_network(handle const& h, network_policy const&) {
-  error_detail d;
-  d.provider = "deno";
-  d.capability = std::string(cap::hostname_allowlist::name);
-  d.field = "update_network";
-  d.id = h.id;
-  d.message = "Deno fixes allow_net when a sandbox is created; create a new sandbox with the new allow list";
-  return make_error(error_kind::unsupported, std::move(d));
-}
-
 result<std::string> deno::expose_port(handle const& h, std::uint16_t port) {
   if (port == 0) return invalid("ports", "port 0 cannot be exposed");
   if (!h.session) return make(error_kind::connection, "sandbox " + h.id + " has no session", h.id);

@@ -64,8 +64,16 @@ result<session::open_result> session::open(std::shared_ptr<state> st, std::strin
       backoff *= 2;
       continue;
     }
-    return error_from_http(up.status, up.body, up.header("retry-after"), up.header("x-deno-trace-id"), what, id_hint,
-                           st->cfg.token);
+    auto e = error_from_http(up.status, up.body, up.header("retry-after"), up.header("x-deno-trace-id"), what, id_hint,
+                             st->cfg.token);
+    if (http::is_transient_status(up.status)) {
+      // Still failing after the retries: the service is unreachable for now, which is a
+      // connection failure a later call may get past.
+      error_detail d = e.detail();
+      d.message += " (after " + std::to_string(attempt) + " retries)";
+      return make_error(error_kind::connection, std::move(d), e.http_status());
+    }
+    return e;
   }
 }
 

@@ -26,7 +26,7 @@ class session;
 ///     SBX_TRY(box, c.create(sbx::request<sbx::deno>{}.memory("1 GiB").timeout("5m").region("ams")));
 ///     SBX_TRY(out, box.exec({"deno", "--version"}));
 ///
-/// Capabilities: hostname_allowlist (`allow_net`, fixed at creation), secret_injection,
+/// Capabilities: hostname_allowlist (`allow_net`, fixed at creation: no cap::network_update), secret_injection,
 /// volumes, port_exposure (`exposeHttp`), kernel_session (JavaScript/TypeScript REPL). Not:
 /// cidr_allowlist, pause_resume, pty, custom_image, snapshots (Deno snapshots volumes, not
 /// sandboxes: `snapshot_volume` and friends are typed-only extras here).
@@ -171,9 +171,6 @@ class deno {
   result<void> upload(handle const& h, std::string_view local_path, std::string_view remote_path);
   result<void> download(handle const& h, std::string_view remote_path, std::string_view local_path);
 
-  /// Always unsupported: Deno fixes `allow_net` when the sandbox is created. (Defined because
-  /// the core still ties update_network to cap::hostname_allowlist.)
-  result<void> update_network(handle const& h, network_policy const& n);
   result<volume_info> create_volume(volume_request const& r);
   result<std::vector<volume_info>> list_volumes();
   result<void> delete_volume(std::string_view id);
