@@ -265,6 +265,38 @@ std::string attach(group const& g, pid_t pid) {
   return {};
 }
 
+namespace {
+bool is_v2(layout const& l, std::string const& d) {
+  return !l.v2_mount.empty() && d.rfind(l.v2_mount + "/", 0) == 0;
+}
+}  // namespace
+
+std::string enter_v1(layout const& l, group const& g) {
+  for (auto const& d : g.dirs)
+    if (!is_v2(l, d))
+      if (auto e = put(d + "/tasks", "0"); !e.empty()) return e;
+  return {};
+}
+
+std::string leave_v1(layout const& l, group const& g) {
+  auto back = [&](std::string const& dir, std::string const& mount, std::string const& self) -> std::string {
+    if (dir.empty() || is_v2(l, dir) || mount.empty()) return {};
+    return put(join(mount, self) + "/tasks", "0");
+  };
+  if (auto e = back(g.memory_dir, l.memory_v1, l.memory_self); !e.empty()) return e;
+  if (auto e = back(g.pids_dir, l.pids_v1, l.pids_self); !e.empty()) return e;
+  if (auto e = back(g.cpu_dir, l.cpu_v1, l.cpu_self); !e.empty()) return e;
+  if (auto e = back(g.freezer_dir, l.freezer_v1, l.freezer_self); !e.empty()) return e;
+  return {};
+}
+
+std::string attach_v2(layout const& l, group const& g, pid_t pid) {
+  for (auto const& d : g.dirs)
+    if (is_v2(l, d))
+      if (auto e = put(d + "/cgroup.procs", std::to_string(pid)); !e.empty()) return e;
+  return {};
+}
+
 std::string freeze(group const& g, bool frozen) {
   if (g.freezer_dir.empty()) return "no freezer cgroup is available";
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);

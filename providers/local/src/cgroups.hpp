@@ -61,6 +61,14 @@ support can(layout const& l);
 std::string create(layout const& l, std::string const& id, limits const& lim, group& out);
 /// Writes `pid` into every cgroup.procs. Returns an error message or "".
 std::string attach(group const& g, pid_t pid);
+/// Moves the calling (single-threaded) process into the group's v1 cgroups (`enter`) or back
+/// into its own cgroups of those hierarchies (`leave`). Writing "0" to a v1 `tasks` file
+/// moves only the caller and skips the global threadgroup lock, whose RCU grace period makes
+/// a cgroup.procs write cost milliseconds; a process cloned in between is born inside.
+std::string enter_v1(layout const& l, group const& g);
+std::string leave_v1(layout const& l, group const& g);
+/// Attaches `pid` to the group's v2 cgroup, if it has one.
+std::string attach_v2(layout const& l, group const& g, pid_t pid);
 /// Freezes (true) or thaws (false) and waits until the kernel says it is done. "" or a message.
 std::string freeze(group const& g, bool frozen);
 /// The memory controller's OOM-kill counter; 0 when unknown.

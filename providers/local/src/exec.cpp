@@ -50,7 +50,8 @@ struct launched {
 };
 
 result<launched> launch(connection& c, std::vector<std::string> const& argv, std::map<std::string, std::string> const& env,
-                        std::string const& cwd, bool want_stdin, bool pty, std::uint16_t cols, std::uint16_t rows) {
+                        std::string const& cwd, bool want_stdin, bool pty, std::uint16_t cols, std::uint16_t rows,
+                        bool want_started) {
   if (argv.empty() || argv[0].empty()) return exec_error(error_kind::invalid_request, "exec: the command is empty", c.id);
   for (auto const& a : argv)
     if (a.find('\0') != std::string::npos) return exec_error(error_kind::invalid_request, "exec: an argument contains a NUL byte", c.id);
@@ -86,7 +87,7 @@ result<launched> launch(connection& c, std::vector<std::string> const& argv, std
   int p[2];
   std::int32_t flags = 0;
   if (pty) {
-    flags |= wire::use_pty;
+    flags |= wire::use_pty | wire::want_started;
   } else {
     if (want_stdin) {
       if (::pipe2(p, O_CLOEXEC) != 0) return exec_error(error_kind::internal, fmt::format("exec: pipe failed: {}", std::strerror(errno)), c.id);
@@ -102,6 +103,7 @@ result<launched> launch(connection& c, std::vector<std::string> const& argv, std
     err_w.reset(p[1]);
     flags |= wire::has_stdout | wire::has_stderr;
   }
+  if (want_started) flags |= wire::want_started;
   int fds[4];
   int n = 0;
   fds[n++] = remote_status.get();
@@ -385,7 +387,7 @@ void set_nonblock(int fd) {
 result<exec_result> run(connection& c, exec_request const& r) {
   auto t0 = clock::now();
   std::uint64_t oom0 = c.group.memory_dir.empty() ? 0 : cg::oom_kills(c.group);
-  SBX_TRY(l, launch(c, r.argv, r.env, r.cwd, !r.stdin_data.empty(), false, 0, 0));
+  SBX_TRY(l, launch(c, r.argv, r.env, r.cwd, !r.stdin_data.empty(), false, 0, 0, false));
   set_nonblock(l.out.get());
   set_nonblock(l.err.get());
   if (l.in) set_nonblock(l.in.get());
@@ -498,7 +500,7 @@ result<exec_result> run(connection& c, exec_request const& r) {
 
 result<process> start(connection& c, exec_request const& r) {
   std::uint64_t oom0 = c.group.memory_dir.empty() ? 0 : cg::oom_kills(c.group);
-  SBX_TRY(l, launch(c, r.argv, r.env, r.cwd, true, false, 0, 0));
+  SBX_TRY(l, launch(c, r.argv, r.env, r.cwd, true, false, 0, 0, true));
   status_state s;
   SBX_TRYV(await_start(l.status.get(), s, r.argv[0], r.cwd, c.id));
   if (!r.stdin_data.empty()) {
@@ -520,7 +522,7 @@ result<process> start(connection& c, exec_request const& r) {
 result<pty> start_pty(connection& c, pty_request const& r) {
   if (r.cols == 0 || r.rows == 0) return exec_error(error_kind::invalid_request, "open_pty: cols and rows must be positive", c.id);
   auto env = r.env;
-  SBX_TRY(l, launch(c, r.argv, env, r.cwd, false, true, r.cols, r.rows));
+  SBX_TRY(l, launch(c, r.argv, env, r.cwd, false, true, r.cols, r.rows, true));
   status_state s;
   SBX_TRYV(await_start(l.status.get(), s, r.argv.empty() ? std::string() : r.argv[0], r.cwd, c.id));
   if (!s.master) return exec_error(error_kind::internal, "open_pty: the agent sent no terminal", c.id);

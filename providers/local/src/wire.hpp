@@ -50,6 +50,7 @@ enum exec_flags : std::int32_t {
   has_stdout = 2,
   has_stderr = 4,
   use_pty = 8,
+  want_started = 16,  ///< report `started` once execve succeeded (spawn, pty); exec only needs the end
 };
 
 struct header {

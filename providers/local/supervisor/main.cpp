@@ -77,6 +77,15 @@ std::int64_t now_ms() {
 
 std::string errtext(int e) { return std::strerror(e); }
 
+std::int64_t mono_us() {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1000000LL + t.tv_nsec / 1000;
+}
+// Phase timestamps of create, written to state.json ("timings_us") for benchmarks.
+std::vector<std::pair<char const*, std::int64_t>> phases;
+void phase(char const* name) { phases.emplace_back(name, mono_us()); }
+
 struct layer {
   std::string path;
   bool idmap = false;
@@ -123,7 +132,7 @@ struct agent {
   std::map<int, entry> fds;
   // A command: its status socket (-1 once the client went away), the pipe that closes when
   // execve succeeds (or carries the failure), and a pty master to hand over with `started`.
-  struct proc { int status = -1; int exec_pipe = -1; int master = -1; };
+  struct proc { int status = -1; int exec_pipe = -1; int master = -1; bool want_started = false; };
   std::map<pid_t, proc> procs;
   std::uint64_t kept_mask = 0;
   std::vector<char> buf = std::vector<char>(wire::max_message);
@@ -159,13 +168,17 @@ struct agent {
     }
   }
 
+  // `attached` is readable (one byte) once the supervisor has put us into our cgroups, which
+  // it does while we set up the mounts (a v1 cgroup attach waits for an RCU grace period).
+  int attached_fd = -1;
+
   void setup() {
     if (cfg.privileged) {
       if (::setgroups(0, nullptr) != 0) fail(errno, "setgroups in the sandbox");
     }
     if (::setresgid(0, 0, 0) != 0) fail(errno, "setresgid(0) in the sandbox's user namespace");
     if (::setresuid(0, 0, 0) != 0) fail(errno, "setresuid(0) in the sandbox's user namespace");
-    if (::unshare(CLONE_NEWNS | CLONE_NEWCGROUP) != 0) fail(errno, "unshare of the mount and cgroup namespaces");
+    if (::unshare(CLONE_NEWNS) != 0) fail(errno, "unshare of the mount namespace");
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) fail(errno, "making / private");
 
     std::string const& d = cfg.dir;
@@ -277,12 +290,37 @@ struct agent {
       rlimit rl{cfg.limits.pids_max, cfg.limits.pids_max};
       ::setrlimit(RLIMIT_NPROC, &rl);
     }
+    char x;
+    if (::read(attached_fd, &x, 1) != 1) _exit(0);
+    ::close(attached_fd);
+    if (::unshare(CLONE_NEWCGROUP) != 0) fail(errno, "unshare of the cgroup namespace");
     ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     base_env = cfg.env;
     for (int c : kept_caps) kept_mask |= 1ULL << c;
+    // Hardening that every command inherits, applied once here in pid 1 rather than in each
+    // forked child: the bounding set (so that execve as root yields only Docker's default
+    // capabilities), no_new_privs and the seccomp filter. Pid 1 itself needs nothing they
+    // take away from here on: it forks, opens terminals and sends signals.
+    for (int c = 0; c <= cfg.cap_last; ++c)
+      if (!(kept_mask & (1ULL << c)) && ::prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0 && errno != EINVAL)
+        fail(errno, "capability bounding set drop");
+    ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    {
+      __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+      __user_cap_data_struct data[2]{};
+      if (::syscall(SYS_capget, &hdr, data) != 0) fail(errno, "capget");
+      data[0].inheritable = data[1].inheritable = 0;
+      if (::syscall(SYS_capset, &hdr, data) != 0) fail(errno, "capset");
+    }
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(errno, "no_new_privs");
+    if (!cfg.bpf.empty()) {
+      sock_fprog prog{static_cast<unsigned short>(cfg.bpf.size()), const_cast<sock_filter*>(cfg.bpf.data())};
+      if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) fail(errno, "loading the seccomp filter");
+    }
   }
 
-  // In the forked child: from here on only what a command needs before execve.
+  // In the vforked child (sharing pid 1's memory until execve): only what a command needs
+  // before execve, and nothing that returns.
   [[noreturn]] void child(int report, int in, int out, int err, bool pty, int pty_slave_no, std::string const& cwd,
                           std::vector<char*>& argv, std::vector<char*>& envp) {
     auto die = [&](int e, char const* step) {
@@ -321,27 +359,6 @@ struct agent {
       if (fd >= 0) { (void)!::write(fd, "0", 1); ::close(fd); }
     }
     if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) die(errno, "chdir");
-    for (int c = 0; c <= cfg.cap_last; ++c)
-      if (!(kept_mask & (1ULL << c)) && ::prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0 && errno != EINVAL)
-        die(errno, "capability bounding set drop");
-    ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-    {
-      __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
-      __user_cap_data_struct data[2]{};
-      if (::syscall(SYS_capget, &hdr, data) != 0) die(errno, "capget");
-      for (int i = 0; i < 2; ++i) {
-        std::uint32_t keep = static_cast<std::uint32_t>(kept_mask >> (32 * i));
-        data[i].effective &= keep;
-        data[i].permitted &= keep;
-        data[i].inheritable = 0;
-      }
-      if (::syscall(SYS_capset, &hdr, data) != 0) die(errno, "capset");
-    }
-    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die(errno, "no_new_privs");
-    if (!cfg.bpf.empty()) {
-      sock_fprog prog{static_cast<unsigned short>(cfg.bpf.size()), const_cast<sock_filter*>(cfg.bpf.data())};
-      if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) die(errno, "seccomp");
-    }
     environ = envp.data();
     ::execvpe(argv[0], argv.data(), envp.data());
     die(errno, "exec");
@@ -428,7 +445,7 @@ struct agent {
       if (master >= 0) ::close(master);
       return reject(e, "pipe");
     }
-    pid_t pid = ::fork();
+    pid_t pid = ::vfork();
     if (pid < 0) {
       int e = errno;
       if (master >= 0) ::close(master);
@@ -439,9 +456,11 @@ struct agent {
     if (pid == 0) child(ep2[1], in, out, err, pty, slave_no, cwd, argv, envp);
     ::close(ep2[1]);
     for (int fd : {in, out, err}) if (fd >= 0) ::close(fd);
-    procs[pid] = proc{status, ep2[0], master};
+    procs[pid] = proc{status, ep2[0], master, (h.code & wire::want_started) != 0};
     add(status, kind::status, pid);
-    add(ep2[0], kind::exec_pipe, pid);
+    // exec only needs to hear how the command ended (a failed execve is read at reap time);
+    // spawn and pty want to know as soon as it runs.
+    if (h.code & wire::want_started) add(ep2[0], kind::exec_pipe, pid);
   }
 
   // The command's execve succeeded (its exec pipe closed empty) or failed (the pipe carries
@@ -453,7 +472,8 @@ struct agent {
     char msg[64];
     ssize_t n;
     while ((n = ::read(p.exec_pipe, msg, sizeof msg)) < 0 && errno == EINTR) {}
-    drop(p.exec_pipe);
+    if (fds.count(p.exec_pipe)) drop(p.exec_pipe);
+    else ::close(p.exec_pipe);
     p.exec_pipe = -1;
     if (p.status >= 0) {
       if (n >= static_cast<ssize_t>(sizeof(int))) {
@@ -461,7 +481,7 @@ struct agent {
         std::memcpy(&e, msg, sizeof e);
         wire::header f{wire::type::failed, e, pid, 0};
         wire::send(p.status, f, std::string_view(msg + sizeof e, static_cast<std::size_t>(n) - sizeof e));
-      } else {
+      } else if (p.want_started) {
         wire::header s{wire::type::started, 0, pid, 0};
         wire::send(p.status, s, {}, p.master >= 0 ? &p.master : nullptr, p.master >= 0 ? 1 : 0);
       }
@@ -513,7 +533,7 @@ struct agent {
     ep = ::epoll_create1(EPOLL_CLOEXEC);
     add(ctl, kind::ctl);
     add(sigfd, kind::sig);
-    wire::header ready{wire::type::agent_ready, 0, 0, 0};
+    wire::header ready{wire::type::agent_ready, 0, mono_us(), 0};
     wire::send(ctl, ready);
     epoll_event evs[64];
     for (;;) {
@@ -602,6 +622,9 @@ struct supervisor {
     s["expires_ms"] = expires_ms ? json(expires_ms) : json(nullptr);
     s["labels"] = cfg.labels;
     s["paused"] = paused;
+    json t = json::object();
+    for (auto const& [n, v] : phases) t[n] = v - phases.front().second;
+    s["timings_us"] = t;
     s["hostname"] = cfg.hostname;
     json lowers = json::array();
     for (auto const& l : cfg.lowers) lowers.push_back(l.path);
@@ -673,6 +696,7 @@ struct supervisor {
   }
 
   void create() {
+    phase("config_read");
     std::string const& d = cfg.dir;
     for (char const* sub : {"/upper", "/work", "/root", "/lower", "/vol"}) {
       std::string p = d + sub;
@@ -687,21 +711,28 @@ struct supervisor {
       if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
         fail_create(kind_create_failed, "making the supervisor's mounts private failed: " + errtext(errno));
     }
+    phase("mount_ns");
     if (cfg.want_cgroups) {
       layout = cg::detect();
       if (auto e = cg::create(layout, cfg.id, cfg.limits, group); !e.empty()) fail_create(kind_create_failed, e);
       write_state(false);  // so that gc finds the cgroups even if we die during setup
     }
 
+    phase("cgroups");
     int sp[2];
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0)
       fail_create(kind_create_failed, "socketpair failed: " + errtext(errno));
     int rel[2];
     if (::pipe2(rel, O_CLOEXEC) != 0) fail_create(kind_create_failed, "pipe failed: " + errtext(errno));
 
+    if (!group.dirs.empty())
+      if (auto e = cg::enter_v1(layout, group); !e.empty()) fail_create(kind_create_failed, e);
     long flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | SIGCHLD;
     pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, nullptr));
-    if (pid < 0) fail_create(kind_create_failed, "clone of the sandbox's namespaces failed: " + errtext(errno));
+    int clone_errno = errno;
+    if (pid != 0 && !group.dirs.empty())
+      if (auto e = cg::leave_v1(layout, group); !e.empty()) fail_create(kind_create_failed, e);
+    if (pid < 0) fail_create(kind_create_failed, "clone of the sandbox's namespaces failed: " + errtext(clone_errno));
     if (pid == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
       ::close(sp[0]);
@@ -710,11 +741,12 @@ struct supervisor {
       ::close(lock_fd);
       char x;
       if (::read(rel[0], &x, 1) != 1) _exit(0);  // the supervisor died before releasing us
-      ::close(rel[0]);
       agent a{cfg, sp[1]};
+      a.attached_fd = rel[0];
       a.setup();
       a.serve();
     }
+    phase("clone");
     init = pid;
     ::close(sp[1]);
     ::close(rel[0]);
@@ -749,11 +781,15 @@ struct supervisor {
         attach_tree(v.src, d + "/vol/" + std::to_string(i), -1, false);
       }
     }
+    phase("maps_idmap");
+    if (::write(rel[1], "x", 1) != 1) fail_create(kind_create_failed, "releasing the sandbox's init failed: " + errtext(errno));
     if (!group.dirs.empty())
-      if (auto e = cg::attach(group, pid); !e.empty()) fail_create(kind_create_failed, e);
+      if (auto e = cg::attach_v2(layout, group, pid); !e.empty()) fail_create(kind_create_failed, e);
+    phase("attached");
     if (::write(rel[1], "x", 1) != 1) fail_create(kind_create_failed, "releasing the sandbox's init failed: " + errtext(errno));
     ::close(rel[1]);
 
+    phase("released");
     // Wait for the agent's verdict.
     pollfd p{agent_sock, POLLIN, 0};
     int n = ::poll(&p, 1, 30000);
@@ -771,10 +807,9 @@ struct supervisor {
       int k = (h.code == ENOENT && msg.rfind("opening volume", 0) == 0) ? kind_not_found : kind_create_failed;
       fail_create(k, msg + " failed: " + errtext(h.code));
     }
-    // The image mounts are referenced by the sandbox's own mount namespace now; ours go, so
-    // that nothing of the image is reachable through the sandbox dir.
-    for (auto it = attached.rbegin(); it != attached.rend(); ++it) ::umount2(it->c_str(), MNT_DETACH);
-    attached.clear();
+    phase("agent_ready");
+    // The image mounts in our own namespace stay until terminate(): unmounting costs an RCU
+    // grace period, which does not belong on the create path.
 
     // The control socket others connect to.
     std::string sock = d + "/sock";
@@ -794,6 +829,7 @@ struct supervisor {
       timer = ::timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
       arm_timer();
     }
+    phase("listening");
     write_state();
     // Ready: hand the creator its exec channel.
     int ch = new_channel();
@@ -822,24 +858,28 @@ struct supervisor {
   }
 
   [[noreturn]] void terminate(int requester) {
-    // Order matters for observers: the state file goes first (list skips the sandbox), the
-    // requester hears back once processes and cgroups are gone, the files go last.
+    // Order matters for observers: the state file and the socket go first (list and connect
+    // no longer see the sandbox), then pid 1 is SIGKILLed, which kills every process of the
+    // pid namespace, and the requester hears back. Reaping (the kernel tears the mount and
+    // network namespaces down inside pid 1's exit: overlay unmount, RCU grace periods),
+    // removing the cgroups and the files happen after the reply, while we still hold the
+    // lock, so gc leaves us alone until we are done.
     ::unlink((cfg.dir + "/state.json").c_str());
-    if (init > 0) {
-      ::kill(init, SIGKILL);
-      int st;
-      while (::waitpid(init, &st, 0) < 0 && errno == EINTR) {}
-      init = -1;
-    }
-    cg::remove(group);
+    ::unlink((cfg.dir + "/sock").c_str());
+    if (listen_fd >= 0) ::close(listen_fd);
+    if (init > 0) ::kill(init, SIGKILL);
     if (requester >= 0) {
       wire::header h{wire::type::ok, 0, 0, 0};
       wire::send(requester, h);
     }
     for (int c : clients) ::close(c);
     clients.clear();
-    if (listen_fd >= 0) ::close(listen_fd);
-    ::unlink((cfg.dir + "/sock").c_str());
+    if (init > 0) {
+      int st;
+      while (::waitpid(init, &st, 0) < 0 && errno == EINTR) {}
+      init = -1;
+    }
+    cg::remove(group);
     for (auto it = attached.rbegin(); it != attached.rend(); ++it) ::umount2(it->c_str(), MNT_DETACH);
     fsu::remove_tree(cfg.dir);
     _exit(0);
@@ -968,6 +1008,7 @@ int main() {
   pid_t p = ::fork();
   if (p < 0) return 1;
   if (p > 0) _exit(0);
+  phase("start");
   supervisor s;
   s.read_config();
   s.create();
