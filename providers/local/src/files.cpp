@@ -14,8 +14,10 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/magic.h>
 #include <linux/openat2.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -72,6 +74,48 @@ int sys_openat2(int dirfd, char const* path, std::uint64_t flags, std::uint64_t 
   }
   return -1;
 }
+
+/// For its lifetime, this thread creates files as the sandbox's root: fsuid/fsgid set to the
+/// host ids of the sandbox's root. A file system mounted in the sandbox's user namespace
+/// refuses to create inodes for an id it cannot map (EOVERFLOW for host root), and this also
+/// makes new files the sandbox root's without a chown. The kernel drops the file
+/// capabilities (DAC override, chown, fowner, fsetid) from the effective set when the fsuid
+/// leaves 0; they are raised again from the permitted set so that the host still acts like
+/// the sandbox's root. Per thread: setfsuid and capset are not broadcast to other threads.
+class act_as {
+ public:
+  act_as(uid_t uid, gid_t gid) {
+    old_uid_ = static_cast<uid_t>(::setfsuid(static_cast<uid_t>(-1)));
+    old_gid_ = static_cast<gid_t>(::setfsgid(static_cast<gid_t>(-1)));
+    if (old_uid_ == uid && old_gid_ == gid) return;
+    active_ = true;
+    have_caps_ = ::syscall(SYS_capget, &hdr_, saved_) == 0;
+    ::setfsgid(gid);
+    ::setfsuid(uid);
+    if (have_caps_) {
+      __user_cap_data_struct raised[2] = {saved_[0], saved_[1]};
+      raised[0].effective = raised[0].permitted;
+      raised[1].effective = raised[1].permitted;
+      ::syscall(SYS_capset, &hdr_, raised);
+    }
+  }
+  act_as(act_as const&) = delete;
+  act_as& operator=(act_as const&) = delete;
+  ~act_as() {
+    if (!active_) return;
+    ::setfsuid(old_uid_);
+    ::setfsgid(old_gid_);
+    if (have_caps_) ::syscall(SYS_capset, &hdr_, saved_);
+  }
+
+ private:
+  uid_t old_uid_ = 0;
+  gid_t old_gid_ = 0;
+  bool active_ = false;
+  bool have_caps_ = false;
+  __user_cap_header_struct hdr_{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct saved_[2] = {};
+};
 
 /// An absolute path inside the sandbox, normalised lexically ("." and empty components
 /// dropped, ".." pops, clamped at "/").
@@ -525,6 +569,7 @@ result<void> read_file(sandbox_view const& v, std::string_view path, byte_sink c
 }
 
 result<void> write_file(sandbox_view const& v, std::string_view path, byte_source const& source, write_options const& o) {
+  act_as as(v.root_uid, v.root_gid);
   SBX_TRY(b, open_box(v));
   SBX_TRY(p, parse(v.id, "write_file", path));
   if (p.is_root()) return b.invalid(fmt::format("write_file \"{}\": is a directory", path));
@@ -600,12 +645,14 @@ result<bool> exists(sandbox_view const& v, std::string_view path) {
 }
 
 result<void> make_dir(sandbox_view const& v, std::string_view path) {
+  act_as as(v.root_uid, v.root_gid);
   SBX_TRY(b, open_box(v));
   SBX_TRY(p, parse(v.id, "make_dir", path));
   return make_dirs(b, p, "make_dir", path);
 }
 
 result<void> remove(sandbox_view const& v, std::string_view path, bool recursive) {
+  act_as as(v.root_uid, v.root_gid);
   SBX_TRY(b, open_box(v));
   SBX_TRY(p, parse(v.id, "remove", path));
   if (p.is_root()) return b.invalid(fmt::format("remove \"{}\": refusing to remove the sandbox's root", path));
@@ -631,6 +678,7 @@ result<void> remove(sandbox_view const& v, std::string_view path, bool recursive
 }
 
 result<void> rename(sandbox_view const& v, std::string_view from, std::string_view to) {
+  act_as as(v.root_uid, v.root_gid);
   SBX_TRY(b, open_box(v));
   SBX_TRY(f, parse(v.id, "rename", from));
   SBX_TRY(t, parse(v.id, "rename", to));
@@ -647,6 +695,7 @@ result<void> rename(sandbox_view const& v, std::string_view from, std::string_vi
 }
 
 result<void> upload(sandbox_view const& v, std::string_view local_path, std::string_view remote_path) {
+  act_as as(v.root_uid, v.root_gid);
   SBX_TRY(b, open_box(v));
   SBX_TRY(p, parse(v.id, "upload", remote_path));
   std::string lp(local_path);

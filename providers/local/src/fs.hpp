@@ -10,6 +10,8 @@
 #include <sbx/files.hpp>
 #include <sbx/info.hpp>
 
+#include <cstdint>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,18 +39,41 @@ result<void> rename(sandbox_view const& v, std::string_view from, std::string_vi
 result<void> upload(sandbox_view const& v, std::string_view local_path, std::string_view remote_path);
 result<void> download(sandbox_view const& v, std::string_view remote_path, std::string_view local_path);
 
-// Volumes (volumes.cpp). `live_mounts` says which live sandboxes mount a volume.
+// The store (volumes.cpp): ids, a lock per kind of object, live sandboxes.
+
+/// Ids of volumes and snapshots: 1-64 of [A-Za-z0-9._-], not starting with '.'.
+bool valid_store_id(std::string_view id);
+/// `<prefix>-<12 random hex digits>`.
+std::string new_store_id(std::string_view prefix);
+/// An exclusive flock on `dir/.lock` (creating `dir`), held while the fd lives.
+result<unique_fd> lock_store(std::filesystem::path const& dir);
+/// Bytes of the regular files and symlinks below `p` (apparent sizes).
+std::uint64_t tree_bytes(std::filesystem::path const& p);
+
+/// A sandbox whose supervisor is alive, as its state.json (written by the runtime) says.
+struct live_sandbox {
+  std::string id;
+  std::filesystem::path dir;
+  pid_t init_pid = -1;
+  std::string upper;                ///< the overlay upper dir as the runtime recorded it
+  std::vector<std::string> lowers;  ///< the overlay lower dirs, top first
+};
+std::vector<live_sandbox> live_sandboxes(store_paths const& p);
+/// The mountinfo root field (path inside the mounted filesystem) of every mount `pid` sees.
+std::vector<std::string> mount_roots(pid_t pid);
+
+// Volumes (volumes.cpp). Errors: invalid_request (bad name; delete of a volume a live
+// sandbox mounts), already_exists (the name is taken), not_found (no such id).
 result<volume_info> create_volume(store_paths const& p, volume_request const& r);
-result<std::vector<volume_info>> list_volumes(store_paths const& p);
+result<std::vector<volume_info>> list_volumes(store_paths const& p, bool with_usage);
 result<void> delete_volume(store_paths const& p, std::string_view id);
 
-// Snapshots (snapshots.cpp). `lowers` is the chain the source sandbox booted from, top first,
-// ending with its image's root filesystem. `freeze` / `thaw` are called around the copy when
-// given (the runtime's pause/resume).
+// Snapshots (snapshots.cpp). Errors: not_found, already_exists (the name is taken),
+// invalid_request (delete of a snapshot something stacks on or boots from).
 struct snapshot_source {
   std::string sandbox_id;
-  std::filesystem::path upper;                    ///< the sandbox's overlay upper dir
-  std::vector<std::filesystem::path> lowers;      ///< what it sat on, top first
+  std::filesystem::path upper;                    ///< the sandbox's overlay upper dir (host path)
+  std::vector<std::filesystem::path> lowers;      ///< what it sat on, top first, image last
 };
 result<snapshot_info> snapshot(store_paths const& p, snapshot_source const& s, std::string_view name);
 result<std::vector<snapshot_info>> list_snapshots(store_paths const& p);
