@@ -166,6 +166,8 @@ const methods = {
     for await (const e of Deno.readDir(p.path)) out.push({ name: e.name, isFile: e.isFile, isDirectory: e.isDirectory, isSymlink: e.isSymlink });
     return out;
   },
+  async remove(p) { await Deno.remove(p.path, p.options ?? {}); return null; },
+  async rename(p) { await Deno.rename(p.oldPath, p.newPath); return null; },
   async writeFile(p) { await Deno.writeFile(p.path, unb64(p.content), p.options ?? {}); return null; },
   async writeTextFile(p) { await Deno.writeTextFile(p.path, p.content, p.options ?? {}); return null; },
   async readFile(p) { return b64(await Deno.readFile(p.path)); },

@@ -37,7 +37,8 @@ using clock = std::chrono::system_clock;
 
 constexpr char const* home_dir = "/home/app";
 constexpr char const* runtime_mount = "/opt/sbx/deno";
-constexpr char const* script_dir = "/tmp/.sbx-deno";
+constexpr char const* script_dir = "/opt/sbx/deno";  // in the runtime image
+constexpr char const* work_dir = "/tmp/.sbx-deno";    // the runtime's cache and code modules
 constexpr std::size_t chunk_bytes = 64 * 1024;
 constexpr auto poll = 200ms;
 
@@ -80,7 +81,8 @@ json obj(json const& p, char const* k) {
 }
 std::map<std::string, std::string> str_map(json const& p, char const* k) {
   std::map<std::string, std::string> out;
-  for (auto const& [key, v] : obj(p, k).items()) {
+  auto const o = obj(p, k);
+  for (auto const& [key, v] : o.items()) {
     if (!v.is_string()) throw bad_param(fmt::format("\"{}.{}\" must be a string", k, key));
     out[key] = v.get<std::string>();
   }
@@ -281,7 +283,7 @@ struct sandbox_rec {
   std::map<int, std::shared_ptr<proc_rec>> procs;
   std::vector<std::weak_ptr<connection>> conns;
   bool dead = false;
-  bool scripts_written = false;
+  std::optional<bool> files_probe;
   std::shared_ptr<agent> ag;
   std::mutex setup_m;  // serializes agent start and script writing
 };
@@ -355,9 +357,12 @@ struct backend::state : std::enable_shared_from_this<backend::state> {
     return "/opt/sbx/deno";
   }
 
-  /// The local volume holding the Deno binary, made once per binary (the stamp records its
-  /// size and mtime). nullopt with rt_error set when the runtime is not installed.
-  std::optional<std::string> runtime_volume() {
+  /// The image sandboxes boot from: the local provider's default image plus the Deno binary
+  /// at /opt/sbx/deno/deno, as a hard-linked copy (images are read-only overlay layers, so
+  /// sharing inodes between two images is safe and costs no space). Rebuilt when the default
+  /// image or the binary changes (the stamp records both). nullopt with rt_error set when the
+  /// runtime is not installed; sandboxes then boot from the default image.
+  std::optional<std::string> runtime_image() {
     std::lock_guard l(rt_m);
     if (rt_checked) return rt_volume;
     rt_checked = true;
@@ -370,32 +375,37 @@ struct backend::state : std::enable_shared_from_this<backend::state> {
                              bin.string());
       return std::nullopt;
     }
-    auto mtime = fs::last_write_time(bin, ec).time_since_epoch().count();
-    std::string stamp = fmt::format("{}:{}", size, mtime);
-    auto meta = load_meta();
-    auto vols = client.list_volumes();
-    if (vols && meta.contains("runtime") && meta["runtime"].value("stamp", "") == stamp) {
-      auto id = meta["runtime"].value("volume", "");
-      for (auto const& v : *vols)
-        if (v.id == id) { rt_volume = id; return rt_volume; }
+    auto const& cfg = client.provider().configuration();
+    fs::path base = cfg.default_image.empty() ? fs::path(cfg.state_dir) / "images" / "default" : fs::path(cfg.default_image);
+    auto stamp = fmt::format("{}:{}:{:x}", size, fs::last_write_time(bin, ec).time_since_epoch().count(),
+                             std::hash<std::string>{}(read_file_text(base / "etc" / "sbx-image") + std::string(agent_js) +
+                                                      std::string(repl_js) + std::string(preload_js)));
+    fs::path dir = fs::path(cfg.state_dir) / "images" / "deno-runtime";
+    if (read_file_text(dir / "etc" / "sbx-deno-runtime") == stamp) { rt_volume = dir.string(); return rt_volume; }
+    fs::path tmp = dir.string() + ".new";
+    fs::remove_all(tmp, ec);
+    fs::copy(base, tmp, fs::copy_options::recursive | fs::copy_options::create_hard_links | fs::copy_options::copy_symlinks, ec);
+    if (!ec) fs::create_directories(tmp / "opt" / "sbx" / "deno", ec);
+    if (!ec) fs::copy_file(bin, tmp / "opt" / "sbx" / "deno" / "deno", ec);
+    if (!ec) fs::permissions(tmp / "opt" / "sbx" / "deno" / "deno", fs::perms(0755), ec);
+    for (auto [name, text] : {std::pair{"agent.js", agent_js}, std::pair{"repl.js", repl_js}, std::pair{"preload.js", preload_js}})
+      if (!ec) std::ofstream(tmp / "opt" / "sbx" / "deno" / name, std::ios::binary | std::ios::trunc) << text;
+    if (!ec) {
+      fs::remove(tmp / "etc" / "sbx-deno-runtime", ec);  // a hard link into the base image otherwise
+      std::ofstream(tmp / "etc" / "sbx-deno-runtime", std::ios::trunc) << stamp;
+      ec.clear();
+      fs::path old = dir.string() + ".old";
+      fs::remove_all(old, ec);
+      if (fs::exists(dir)) fs::rename(dir, old, ec);
+      ec.clear();
+      fs::rename(tmp, dir, ec);
+      fs::remove_all(old);
     }
-    if (vols)
-      for (auto const& v : *vols)
-        if (v.name == "sbx-deno-runtime") (void)client.delete_volume(v.id);
-    auto vol = client.create_volume(sbx::volume_request{"sbx-deno-runtime", {}, {}});
-    if (!vol) { rt_error = "cannot create the Deno runtime volume: " + vol.error().to_string(); return std::nullopt; }
-    auto helper = client.create(sbx::request<sbx::local>{}.mount(vol.value().id, "/rt"));
-    if (!helper) { rt_error = "cannot populate the Deno runtime volume: " + helper.error().to_string(); return std::nullopt; }
-    auto up = helper.value().upload(bin.string(), "/rt/deno");
-    if (up) {
-      auto ch = helper.value().exec({"/bin/chmod", "0755", "/rt/deno"});
-      if (!ch || ch.value().exit_code != 0) up = sbx::make_error(error_kind::internal, "chmod of the Deno binary failed");
+    if (ec) {
+      rt_error = fmt::format("cannot build the Deno runtime image {}: {}", dir.string(), ec.message());
+      return std::nullopt;
     }
-    (void)helper.value().kill();
-    if (!up) { rt_error = "cannot copy the Deno binary: " + up.error().to_string(); return std::nullopt; }
-    meta["runtime"] = json{{"stamp", stamp}, {"volume", vol.value().id}};
-    { std::lock_guard ml(meta_m); save_meta(meta); }
-    rt_volume = vol.value().id;
+    rt_volume = dir.string();
     return rt_volume;
   }
 };
@@ -405,6 +415,14 @@ namespace {
 using state = backend::state;
 
 std::string deno_bin() { return std::string(runtime_mount) + "/deno"; }
+
+/// Variables the local provider never puts into a sandbox's environment itself (they change
+/// how programs start). Deno's `sh` always sets BASH_ENV, and inside their own sandbox these
+/// are the user's to set, so they are assigned by /usr/bin/env inside the sandbox instead.
+bool startup_env(std::string_view n) {
+  return n == "BASH_ENV" || n == "ENV" || n == "LD_PRELOAD" || n == "LD_AUDIT" || n == "LD_LIBRARY_PATH" ||
+         n == "PROMPT_COMMAND" || n == "PYTHONSTARTUP" || n == "NODE_OPTIONS";
+}
 
 /// The argv and env for a command under the sandbox environment of `rec` (§8.5: `env` is
 /// merged over the sandbox environment unless clearEnv). Deleted variables and clearEnv go
@@ -419,17 +437,27 @@ exec_request command_for(sandbox_rec& rec, std::vector<std::string> argv, std::m
     prefix = {"/usr/bin/env", "-i", "--"};
     for (auto const& [k, v] : env) prefix.push_back(k + "=" + v);
   } else {
-    std::lock_guard l(rec.m);
-    for (auto const& [k, v] : rec.env) {
-      if (v) er.env[k] = *v;
-      else if (!env.count(k)) {
-        if (prefix.empty()) prefix = {"/usr/bin/env"};
-        prefix.push_back("-u");
-        prefix.push_back(k);
+    std::map<std::string, std::string> all;
+    {
+      std::lock_guard l(rec.m);
+      for (auto const& [k, v] : rec.env) {
+        if (v) all[k] = *v;
+        else if (!env.count(k)) {
+          if (prefix.empty()) prefix = {"/usr/bin/env"};
+          prefix.push_back("-u");
+          prefix.push_back(k);
+        }
       }
     }
-    for (auto const& [k, v] : env) er.env[k] = v;
+    for (auto const& [k, v] : env) all[k] = v;
+    std::vector<std::string> assigned;
+    for (auto& [k, v] : all) {
+      if (startup_env(k)) assigned.push_back(k + "=" + v);
+      else er.env[k] = v;
+    }
+    if (!assigned.empty() && prefix.empty()) prefix = {"/usr/bin/env"};
     if (!prefix.empty()) prefix.push_back("--");
+    for (auto& a : assigned) prefix.push_back(std::move(a));
   }
   er.argv = std::move(prefix);
   for (auto& a : argv) er.argv.push_back(std::move(a));
@@ -475,19 +503,21 @@ std::optional<std::string> collect(call_ctx& x, std::int64_t stream_id) {
 // ---- the agent
 json agent_call(call_ctx& x, std::string const& method, json params);
 
+/// Whether the sandbox booted from the Deno runtime image (binary and helpers in /opt/sbx/deno).
 bool write_scripts(call_ctx& x, std::string& why) {
-  std::lock_guard l(x.rec->setup_m);
-  if (x.rec->scripts_written) return true;
-  auto& b = box(x);
-  if (!x.s->runtime_volume()) { why = x.s->rt_error; return false; }
-  auto d = b.make_dir(script_dir);
-  for (auto [name, text] : {std::pair{"agent.js", agent_js}, std::pair{"repl.js", repl_js}, std::pair{"preload.js", preload_js}}) {
-    if (!d) break;
-    d = b.write_file(fmt::format("{}/{}", script_dir, name), text);
-  }
-  if (!d) { why = "cannot install the Deno helpers: " + d.error().to_string(); return false; }
-  x.rec->scripts_written = true;
+  if (!x.s->runtime_image()) { why = x.s->rt_error; return false; }
   return true;
+}
+
+/// Writes a whole file, creating its parent; through the shell when the file API fails inside.
+sbx::result<void> put_file(call_ctx& x, std::string const& path, std::string data) {
+  auto w = box(x).write_file(path, data);
+  if (w || w.error().kind() != error_kind::internal) return w;
+  exec_request er({"/bin/sh", "-c", "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1\"", "sh", path});
+  er.stdin_data = std::move(data);
+  SBX_TRY(r, box(x).exec(er));
+  if (r.exit_code != 0) return sbx::make_error(error_kind::internal, "writing " + path + " failed: " + r.stderr_data);
+  return sbx::success();
 }
 
 std::shared_ptr<agent> start_agent(call_ctx& x, std::string& why) {
@@ -500,7 +530,7 @@ std::shared_ptr<agent> start_agent(call_ctx& x, std::string& why) {
   exec_request er;
   er.argv = {deno_bin(), "run", "-A", "--no-config", "--quiet", fmt::format("{}/agent.js", script_dir)};
   er.cwd = home_dir;
-  er.env = {{"DENO_DIR", fmt::format("{}/cache", script_dir)}, {"NO_COLOR", "1"}};
+  er.env = {{"DENO_DIR", fmt::format("{}/cache", work_dir)}, {"NO_COLOR", "1"}};
   er.output_limit = std::size_t{1} << 40;
   auto p = box(x).spawn(er);
   if (!p) { why = "cannot start the Deno agent: " + p.error().to_string(); return nullptr; }
@@ -579,6 +609,7 @@ void finish_stdin_stream(call_ctx const& x, proc_rec& pr) {
 
 /// Control records of the Deno helpers (repl.js, preload.js).
 void on_control(call_ctx const& x, proc_rec& pr, std::string const& text) {
+  (void)x;
   auto j = json::parse(text, nullptr, false);
   if (!j.is_object()) return;
   std::lock_guard l(pr.m);
@@ -827,9 +858,20 @@ json m_env_to_object(call_ctx& x, json const&) {
 }
 
 // ---- files through the local provider
+/// Whether the local provider's file API works in this sandbox (probed once): where it fails
+/// internally, the file methods are served by the in-sandbox agent instead, with Deno's own
+/// semantics, rather than failing.
+bool local_files_ok(call_ctx& x) {
+  std::lock_guard l(x.rec->m);
+  if (!x.rec->files_probe) x.rec->files_probe = box(x).exists("/").has_value() && box(x).exists(home_dir).has_value() &&
+                                                box(x).list(home_dir).has_value();
+  return *x.rec->files_probe;
+}
+
 json m_read_file(call_ctx& x, json const& p, bool text) {
   auto path = absolute(str(p, "path"));
   auto r = box(x).read_file(path);
+  if (!r && r.error().kind() == error_kind::internal) return agent_call(x, text ? "readTextFile" : "readFile", {{"path", path}});
   if (!r) return fail(error_from(r.error(), "readfile", path));
   if (!text) {
     if (r.value().size() > (std::size_t{75} << 20))
@@ -854,7 +896,7 @@ json m_write_file(call_ctx& x, json const& p, bool text) {
     if (!d) return fail(proto::error_object("TypeError", "content is not base64"));
     data = std::move(*d);
   }
-  bool special = flag(options, "append") || flag(options, "createNew") ||
+  bool special = !local_files_ok(x) || flag(options, "append") || flag(options, "createNew") ||
                  (options.contains("create") && options["create"].is_boolean() && !options["create"].get<bool>());
   if (special) {
     json q{{"path", path}, {"options", options}, {"content", proto::base64_encode(data)}};
@@ -864,6 +906,8 @@ json m_write_file(call_ctx& x, json const& p, bool text) {
   wo.create_parents = false;
   if (auto mode = opt_num(options, "mode")) wo.mode = static_cast<std::uint32_t>(*mode);
   auto r = box(x).write_file(path, data, wo);
+  if (!r && r.error().kind() == error_kind::internal)
+    return agent_call(x, "writeFile", {{"path", path}, {"options", options}, {"content", proto::base64_encode(data)}});
   if (!r) return fail(error_from(r.error(), "open", path));
   return ok();
 }
@@ -871,6 +915,7 @@ json m_write_file(call_ctx& x, json const& p, bool text) {
 json m_read_dir(call_ctx& x, json const& p) {
   auto path = absolute(str(p, "path"));
   auto r = box(x).list(path);
+  if (!r && r.error().kind() == error_kind::internal) return agent_call(x, "readDir", {{"path", path}});
   if (!r) return fail(error_from(r.error(), "readdir", path));
   json out = json::array();
   for (auto const& f : r.value())
@@ -884,7 +929,7 @@ json m_read_dir(call_ctx& x, json const& p) {
 json m_mkdir(call_ctx& x, json const& p) {
   auto path = absolute(str(p, "path"));
   auto options = obj(p, "options");
-  if (options.contains("mode")) return agent_call(x, "mkdir", {{"path", path}, {"options", options}});
+  if (options.contains("mode") || !local_files_ok(x)) return agent_call(x, "mkdir", {{"path", path}, {"options", options}});
   auto& b = box(x);
   if (!flag(options, "recursive")) {
     // Deno semantics: the directory must not exist and its parent must.
@@ -902,6 +947,7 @@ json m_mkdir(call_ctx& x, json const& p) {
 json m_remove(call_ctx& x, json const& p) {
   auto path = absolute(str(p, "path"));
   auto r = box(x).remove(path, flag(obj(p, "options"), "recursive"));
+  if (!r && r.error().kind() == error_kind::internal) return agent_call(x, "remove", {{"path", path}, {"options", obj(p, "options")}});
   if (!r) return fail(error_from(r.error(), "remove", path));
   return ok();
 }
@@ -910,6 +956,7 @@ json m_rename(call_ctx& x, json const& p) {
   auto from = absolute(str(p, "oldPath"));
   auto to = absolute(str(p, "newPath"));
   auto r = box(x).rename(from, to);
+  if (!r && r.error().kind() == error_kind::internal) return agent_call(x, "rename", {{"oldPath", from}, {"newPath", to}});
   if (!r) return fail(error_from(r.error(), "rename", from));
   return ok();
 }
@@ -948,18 +995,17 @@ void m_walk(call_ctx& x, std::string const& method, json p) {
 }
 
 // ---- Deno runtimes
-json deno_unavailable(call_ctx& x, std::string const& why) {
-  (void)x;
+json deno_unavailable(std::string const& why) {
   return fail(proto::error_object("NotSupported", why, "ENOTSUP"));
 }
 
 void m_spawn_deno(call_ctx& x, json const& p, bool repl) {
   std::string why;
-  if (!write_scripts(x, why)) return x.reply(deno_unavailable(x, why));
+  if (!write_scripts(x, why)) return x.reply(deno_unavailable(why));
   auto nonce = proto::random_token(24);
   auto env = str_map(p, "env");
   env["SBX_DENO_CTL"] = nonce;
-  if (!env.count("DENO_DIR")) env["DENO_DIR"] = fmt::format("{}/cache", script_dir);
+  if (!env.count("DENO_DIR")) env["DENO_DIR"] = fmt::format("{}/cache", work_dir);
   std::vector<std::string> argv{deno_bin(), "run", "-A"};
   std::optional<std::string> watcher;
   if (repl) {
@@ -975,8 +1021,8 @@ void m_spawn_deno(call_ctx& x, json const& p, bool repl) {
       auto ext = opt_str(p, "extension").value_or("ts");
       static std::set<std::string> const exts{"js", "cjs", "mjs", "ts", "cts", "mts", "jsx", "tsx"};
       if (!exts.count(ext)) return x.reply(fail(proto::error_object("TypeError", fmt::format("unknown extension \"{}\"", ext))));
-      entry = fmt::format("{}/code-{}.{}", script_dir, proto::random_token(12), ext);
-      auto w = box(x).write_file(entry, str(p, "code"));
+      entry = fmt::format("{}/code-{}.{}", work_dir, proto::random_token(12), ext);
+      auto w = put_file(x, entry, str(p, "code"));
       if (!w) return x.reply(fail(error_from(w.error(), "write", entry)));
     } else {
       entry = str(p, "entrypoint");
@@ -1306,8 +1352,18 @@ backend::attach backend::create(std::string_view header) {
       rec->volume_ids.push_back(local_id);
     }
   }
-  if (auto rt = s_->runtime_volume()) rq.mount(*rt, runtime_mount, true);
+  if (auto img = s_->runtime_image()) rq.image(sbx::image::rootfs(*img));
   auto r = s_->client.create(rq);
+  if (!r && r.error().kind() == error_kind::unsupported && !c.allow_net) {
+    // Deno's default is unrestricted egress; where the local provider cannot give it (its
+    // network engine lacks the mode), the sandbox gets no network rather than no sandbox.
+    static std::once_flag warned;
+    std::call_once(warned, [&] {
+      std::fprintf(stderr, "sbx serve: %s; sandboxes without allow_net get no network\n", r.error().to_string().c_str());
+    });
+    rq.block_network();
+    r = s_->client.create(rq);
+  }
   if (!r) {
     auto const& e = r.error();
     switch (e.kind()) {
@@ -1319,7 +1375,13 @@ backend::attach backend::create(std::string_view header) {
   }
   rec->box = std::make_shared<sbx::sandbox<sbx::local>>(std::move(r).value());
   rec->local_id = rec->box->id();
-  (void)rec->box->make_dir(home_dir);
+  if (auto md = rec->box->make_dir(home_dir); !md) {
+    std::fprintf(stderr, "sbx serve: make_dir failed: %s\n", md.error().to_string().c_str());
+  }
+  if (auto md = rec->box->exec({"/bin/mkdir", "-p", home_dir}); !md || md.value().exit_code != 0) {
+    std::fprintf(stderr, "sbx serve: cannot create %s in %s\n", home_dir, rec->id.c_str());
+    return refuse(500, "SANDBOX_CREATE_FAILED", md ? md.value().stderr_data : md.error().to_string());
+  }
   auto conn = std::make_shared<connection>();
   conn->box = rec;
   conn->primary = true;

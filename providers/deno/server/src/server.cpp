@@ -100,7 +100,7 @@ class ws_session : public deno_impl::peer, public std::enable_shared_from_this<w
     net::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)] {
       if (self->closing_ || self->dead_) return;
       self->closing_ = true;
-      self->close_reason_ = websocket::close_reason(static_cast<std::uint16_t>(code), reason);
+      self->close_reason_ = websocket::close_reason(static_cast<websocket::close_code>(code), reason);
       if (!self->writing_) self->do_close();
     });
   }
