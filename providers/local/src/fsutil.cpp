@@ -24,6 +24,8 @@ std::string empty_dir(int dfd, dev_t dev, std::string const& where) {
     if (S_ISDIR(st.st_mode)) {
       if (st.st_dev != dev) { err = where + "/" + e->d_name + " is a mount point; left alone"; continue; }
       int sub = ::openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub < 0 && errno == EACCES && ::fchmodat(dfd, e->d_name, 0700, 0) == 0)  // overlay's work/work is mode 0
+        sub = ::openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (sub < 0) { err = "opening " + where + "/" + e->d_name + " failed: " + std::strerror(errno); continue; }
       if (auto e2 = empty_dir(sub, dev, where + "/" + e->d_name); !e2.empty()) err = e2;
       if (::unlinkat(dfd, e->d_name, AT_REMOVEDIR) != 0 && errno != ENOENT)

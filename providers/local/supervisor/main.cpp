@@ -53,6 +53,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <string>
 #include <vector>
@@ -199,12 +200,20 @@ struct agent {
     }
     std::string opts = "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work + ",userxattr";
     std::string root = d + "/root";
+    phase("a_unshare_ns");
     if (::mount("overlay", root.c_str(), "overlay", 0, opts.c_str()) != 0)
       fail(errno, "overlay mount of " + root + " (" + opts + ")");
     if (::chdir(root.c_str()) != 0) fail(errno, "chdir to " + root);
     for (char const* p : {"proc", "dev", "tmp", "sys"}) ::mkdir(p, 0755);
     ::chmod("tmp", 01777);
     if (::mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) fail(errno, "mount of /proc");
+    if (!cfg.privileged) {
+      // Unprivileged, the image's files belong to an id outside our single-uid map and the
+      // overlay cannot copy them up; fresh tmpfs dirs give the sandbox somewhere to write.
+      if (::mount("tmpfs", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=1g") != 0) fail(errno, "tmpfs mount of /tmp");
+      ::mkdir("root", 0700);
+      if (::mount("tmpfs", "root", "tmpfs", MS_NOSUID | MS_NODEV, "mode=700,size=256m") != 0) fail(errno, "tmpfs mount of /root");
+    }
     if (::mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536") != 0)
       fail(errno, "tmpfs mount of /dev");
     for (char const* n : {"null", "zero", "full", "random", "urandom", "tty"}) {
@@ -234,9 +243,11 @@ struct agent {
       vol_fds.push_back(fd);
     }
 
+    phase("a_mounts");
     if (::syscall(SYS_pivot_root, ".", ".") != 0) fail(errno, "pivot_root into " + root);
     if (::umount2(".", MNT_DETACH) != 0) fail(errno, "detaching the host root");
     if (::chdir("/") != 0) fail(errno, "chdir to /");
+    phase("a_pivot");
 
     for (std::size_t i = 0; i < cfg.volumes.size(); ++i) {
       auto const& v = cfg.volumes[i];
@@ -270,6 +281,7 @@ struct agent {
       if (::mount(nullptr, p, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
         fail(errno, std::string("read-only remount of ") + p);
     }
+    phase("a_masks");
     if (::sethostname(cfg.hostname.data(), cfg.hostname.size()) != 0) fail(errno, "sethostname");
     // The loopback interface of the (empty) network namespace.
     {
@@ -533,8 +545,12 @@ struct agent {
     ep = ::epoll_create1(EPOLL_CLOEXEC);
     add(ctl, kind::ctl);
     add(sigfd, kind::sig);
+    phase("a_hardened");
+    std::string t;
+    for (auto const& [n, v] : phases)
+      if (n[0] == 'a' && n[1] == '_') t += std::string(n) + "=" + std::to_string(v) + ",";
     wire::header ready{wire::type::agent_ready, 0, mono_us(), 0};
-    wire::send(ctl, ready);
+    wire::send(ctl, ready, t);
     epoll_event evs[64];
     for (;;) {
       int n = ::epoll_wait(ep, evs, 64, -1);
@@ -808,6 +824,17 @@ struct supervisor {
       fail_create(k, msg + " failed: " + errtext(h.code));
     }
     phase("agent_ready");
+    {
+      static std::deque<std::string> names;  // phase() keeps the pointer
+      std::size_t p = 0;
+      while (p < msg.size()) {
+        auto eq = msg.find('=', p), comma = msg.find(',', p);
+        if (eq == std::string::npos || comma == std::string::npos) break;
+        names.push_back(msg.substr(p, eq - p));
+        phases.emplace_back(names.back().c_str(), std::stoll(msg.substr(eq + 1, comma - eq - 1)));
+        p = comma + 1;
+      }
+    }
     // The image mounts in our own namespace stay until terminate(): unmounting costs an RCU
     // grace period, which does not belong on the create path.
 
