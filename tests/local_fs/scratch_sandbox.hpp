@@ -21,6 +21,8 @@
 #include <filesystem>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace sbx_test {
 
@@ -40,7 +42,9 @@ inline stdfs::path default_image(stdfs::path const& scratch) {
 class scratch_sandbox {
  public:
   /// Starts the process. `lowers` is the overlay lowerdir string (top first, ':'-separated).
-  scratch_sandbox(stdfs::path dir, std::string lowers) : dir_(std::move(dir)) {
+  /// `binds` are (host dir, path inside) pairs bind-mounted like volumes.
+  scratch_sandbox(stdfs::path dir, std::string lowers, std::vector<std::pair<std::string, std::string>> binds = {})
+      : dir_(std::move(dir)) {
     stdfs::create_directories(dir_ / "upper");
     stdfs::create_directories(dir_ / "work");
     stdfs::create_directories(dir_ / "merged");
@@ -59,6 +63,11 @@ class scratch_sandbox {
       if (::unshare(CLONE_NEWNS | CLONE_NEWPID) != 0) ::_exit(10);
       if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) ::_exit(11);
       if (::mount("overlay", merged.c_str(), "overlay", 0, opts.c_str()) != 0) ::_exit(12);
+      for (auto const& [src, dst] : binds) {
+        std::string at = merged + dst;
+        ::mkdir(at.c_str(), 0755);
+        if (::mount(src.c_str(), at.c_str(), nullptr, MS_BIND, nullptr) != 0) ::_exit(18);
+      }
       pid_t g = ::fork();
       if (g == 0) {
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
