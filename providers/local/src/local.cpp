@@ -308,8 +308,6 @@ result<local::handle> local::create(common_request const& r, options const& o) {
   if (!r.secrets.empty())
     return not_built(cap::secret_injection::name, "secrets",
                      "secrets: the local provider's network policy engine (which injects them) is not built yet");
-  if (!r.ports.empty())
-    return not_built(cap::port_exposure::name, "ports", "ports: port exposure is not built yet in the local provider");
   if (!host.userns)
     return not_built("sandbox", "create", "user namespaces are not available on this host (kernel.unprivileged_userns_clone=0 or max_user_namespaces=0)");
   if (r.memory) {
@@ -500,7 +498,14 @@ result<local::handle> local::create(common_request const& r, options const& o) {
   c->session = !r.lifetime;
   json s = read_json(dir / "state.json");
   c->group = group_from(s.value("cgroup", json::object()));
-  return make_handle(std::move(c));
+  auto made = make_handle(std::move(c));
+  // Ports asked for at creation (ports.cpp); a sandbox whose ports cannot be exposed is not created.
+  for (auto port : r.ports)
+    if (auto u = expose_port(made, port); !u) {
+      (void)kill(made);
+      return std::move(u).error();
+    }
+  return made;
 }
 
 result<local::handle> local::connect(std::string_view id) {
@@ -643,18 +648,6 @@ result<std::vector<std::string>> local::gc() {
     cleaned.push_back(id);
   }
   return cleaned;
-}
-
-result<std::string> local::expose_port(handle const& h, std::uint16_t port) {
-  (void)h;
-  (void)port;
-  return not_built(cap::port_exposure::name, "expose_port", "expose_port: port exposure is not built yet in the local provider");
-}
-
-result<sbx::repl> local::repl(handle const& h, std::string_view language) {
-  (void)h;
-  (void)language;
-  return not_built(cap::kernel_session::name, "repl", "repl: kernel sessions are not built yet in the local provider");
 }
 
 result<exec_result> local::exec(handle const& h, exec_request const& r) {
