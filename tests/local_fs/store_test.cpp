@@ -116,6 +116,16 @@ TEST_F(store, create_volume_records_what_it_was_asked) {
   EXPECT_EQ(std::distance(stdfs::directory_iterator(p_.volumes()), stdfs::directory_iterator()), 2);  // it + .lock
 }
 
+TEST_F(store, leftovers_of_a_crashed_create_or_delete_are_swept) {
+  stdfs::create_directories(p_.volumes() / ".vol-000000000000.new" / "data");
+  stdfs::create_directories(p_.snapshots() / ".snap-000000000000.deleting" / "layer");
+  ASSERT_THAT(lfs::create_volume(p_, {.name = "v"}), succeeds());
+  EXPECT_FALSE(stdfs::exists(p_.volumes() / ".vol-000000000000.new"));
+  auto& a = live("sbx-a", {image_->string()});
+  ASSERT_THAT(lfs::snapshot(p_, {"sbx-a", a.upper(), {*image_}}, ""), succeeds());
+  EXPECT_FALSE(stdfs::exists(p_.snapshots() / ".snap-000000000000.deleting"));
+}
+
 TEST_F(store, volume_names_are_unique_and_checked) {
   ASSERT_THAT(lfs::create_volume(p_, {.name = "x"}), succeeds());
   auto dup = lfs::create_volume(p_, {.name = "x"});

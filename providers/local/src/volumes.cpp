@@ -81,6 +81,12 @@ result<unique_fd> lock_store(stdfs::path const& dir) {
   unique_fd fd(::open((dir / ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!fd || ::flock(fd.get(), LOCK_EX) != 0)
     return store_error(error_kind::internal, fmt::format("locking {} failed: {}", (dir / ".lock").string(), std::strerror(errno)));
+  // Half-made (.<id>.new) and half-deleted (.<id>.deleting) entries only exist while someone
+  // holds this lock; one seen now was left by a process that died.
+  for (auto const& e : stdfs::directory_iterator(dir, ec)) {
+    std::string n = e.path().filename().string();
+    if (n.size() > 1 && n[0] == '.' && n != ".lock") fsu::remove_tree(e.path().string());
+  }
   return fd;
 }
 
