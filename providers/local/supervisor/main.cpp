@@ -641,6 +641,7 @@ struct supervisor {
     json t = json::object();
     for (auto const& [n, v] : phases) t[n] = v - phases.front().second;
     s["timings_us"] = t;
+    s["timings_origin_us"] = phases.empty() ? 0 : phases.front().second;  // CLOCK_MONOTONIC
     s["hostname"] = cfg.hostname;
     json lowers = json::array();
     for (auto const& l : cfg.lowers) lowers.push_back(l.path);
