@@ -235,7 +235,7 @@ async function evaluate(ms, code) {
   const start = Date.now();
   try {
     const script = new vm.Script(code, { filename: `cell${cell}` });
-    let v = script.runInContext(ctx, ms > 0 ? { timeout: ms } : {});
+    let v = script.runInContext(ctx, ms > 0 ? { timeout: ms, displayErrors: false } : { displayErrors: false });
     if (v !== null && (typeof v === 'object' || typeof v === 'function') && typeof v.then === 'function') {
       let timer;
       const left = ms > 0 ? Math.max(1, ms - (Date.now() - start)) : 0;
