@@ -8,6 +8,12 @@
 #include <sbx/any.hpp>
 #include <sbx/providers/local.hpp>
 #include <sbx/sbx.hpp>
+#ifdef SBX_HAVE_DENO_SERVER
+#include <sbx/server/deno.hpp>
+#endif
+#ifdef SBX_HAVE_PROVIDER_DENO
+#include <sbx/providers/deno.hpp>
+#endif
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -49,7 +55,9 @@ constexpr std::string_view usage_text = R"(usage: sbx <command> [options]
   pause ID / resume ID        freeze and thaw a sandbox
   gc                          remove what crashed sandboxes left behind (local)
   serve --dialect deno --listen 127.0.0.1:PORT [--trace FILE]
-                              speak a provider's wire protocol over local sandboxes
+                              speak a provider's wire protocol over local sandboxes;
+                              prints `listening on PORT`; token from $SBX_SERVE_TOKEN
+                              (unset: any non-empty Bearer token is accepted)
 
 sandbox options (run, create):
   --memory SIZE     e.g. 512MiB, 1GiB        --cpus N
@@ -196,7 +204,14 @@ inline void check(sbx::result<void>&& r) {
 
 sbx::any_client make_client(std::string_view name) {
   if (name == "local") return sbx::any_client(sbx::client<sbx::local>{});
-  throw usage_error{fmt::format("unknown provider \"{}\" (this build has: local)", name)};
+#ifdef SBX_HAVE_PROVIDER_DENO
+  // Credentials and endpoints from DENO_DEPLOY_TOKEN, DENO_DEPLOY_ORG and the endpoint variables.
+  if (name == "deno") return sbx::any_client(sbx::client<sbx::deno>{});
+  constexpr std::string_view known = "local, deno";
+#else
+  constexpr std::string_view known = "local";
+#endif
+  throw usage_error{fmt::format("unknown provider \"{}\" (this build has: {})", name, known)};
 }
 
 std::string iso_time(std::chrono::system_clock::time_point t) {
@@ -261,7 +276,21 @@ int dispatch(std::string const& cmd, options& o) {
     return 0;
   }
   if (cmd == "serve") {
-    if (o.dialect.empty()) throw usage_error{"serve needs --dialect deno|daytona"};
+    if (o.dialect.empty()) throw usage_error{"serve needs --dialect deno"};
+#ifdef SBX_HAVE_DENO_SERVER
+    if (o.dialect == "deno") {
+      sbx::server::serve_options so;
+      so.listen = o.listen;
+      so.trace_file = o.trace;
+      if (char const* t = std::getenv("SBX_SERVE_TOKEN"); t && *t) so.token = t;
+      // The bound port on stdout, first line, so scripts can start `sbx serve --listen
+      // 127.0.0.1:0` and read where it is.
+      return sbx::server::serve_deno(so, [](std::uint16_t port) {
+        std::printf("listening on %u\n", static_cast<unsigned>(port));
+        std::fflush(stdout);
+      });
+    }
+#endif
     throw sbx_failure{sbx::make_error(sbx::error_kind::unsupported,
                                       fmt::format("this build has no server for dialect \"{}\"", o.dialect))};
   }
