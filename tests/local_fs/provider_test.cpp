@@ -391,4 +391,20 @@ TEST_F(local_fs_provider, snapshot_of_a_50_mib_change_set_and_of_a_paused_sandbo
   std::printf("[ figures  ] snapshot of a 50 MiB change set (50 files), sandbox paused: %.1f ms\n", ms);
 }
 
+TEST_F(local_fs_provider, a_tmpfs_backed_sandbox_says_it_cannot_be_snapshotted) {
+  sbx::local::options o;
+  o.disk_bytes = 64u << 20;
+  auto h = p().create({}, o);
+  ASSERT_THAT(h, succeeds());
+  box b(p(), h.value());
+  b.out("echo x > /f");
+  // Its upper layer lives on a tmpfs only the sandbox's mount namespace has.
+  auto r = p().snapshot(b.h(), "");
+  EXPECT_THAT(r, fails_with(error_kind::unsupported));
+  if (!r) EXPECT_THAT(std::string(r.error().message()), HasSubstr("disk_bytes"));
+  EXPECT_THAT(p().info(b.h()), succeeds_with(Field(&sbx::sandbox_info::status, sbx::sandbox_status::running)));
+  // Its files are still reachable through the sandbox's root.
+  EXPECT_THAT(p().read_file(b.h(), "/f"), succeeds_with(std::string("x\n")));
+}
+
 }  // namespace
