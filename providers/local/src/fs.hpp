@@ -25,6 +25,15 @@ namespace sbx::local_impl::fs {
 // Errors: invalid_request (relative path, a directory where a file is expected or the other
 // way round, "/" as a target of remove or rename), not_found (no such path), quota_exceeded
 // (no space), internal (anything else; the message carries errno's text).
+//
+// Semantics worth knowing: write_file and upload replace a file atomically (a temp file in
+// the same dir, then rename), so the result is a new inode owned by the sandbox's root with
+// the requested mode, and a symlink at the target is replaced, never written through.
+// stat/list_dir do not follow the last component (lstat). upload and download copy symlinks
+// as symlinks (targets verbatim), preserve modes and mtimes, skip devices, FIFOs and sockets,
+// and download drops set-id bits and skips /proc, /sys and other kernel filesystems. A
+// destination directory that exists as a symlink below the top is refused (invalid_request),
+// never followed.
 
 result<std::string> read_file(sandbox_view const& v, std::string_view path);
 result<void> read_file(sandbox_view const& v, std::string_view path, byte_sink const& sink);
