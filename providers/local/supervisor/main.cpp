@@ -238,7 +238,9 @@ struct agent {
     std::vector<int> vol_fds;
     for (std::size_t i = 0; i < cfg.volumes.size(); ++i) {
       std::string src = cfg.privileged ? d + "/vol/" + std::to_string(i) : cfg.volumes[i].src;
-      int fd = ::open(src.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+      // A detached clone of the mount, not an O_PATH fd: the lazy detach of the host root
+      // below would take a plain fd's mount with it, and binding it later fails (EINVAL).
+      int fd = static_cast<int>(::syscall(SYS_open_tree, AT_FDCWD, src.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
       if (fd < 0) fail(errno, "opening volume " + cfg.volumes[i].src);
       vol_fds.push_back(fd);
     }
@@ -252,8 +254,7 @@ struct agent {
     for (std::size_t i = 0; i < cfg.volumes.size(); ++i) {
       auto const& v = cfg.volumes[i];
       mkdirs(v.dst);
-      std::string src = "/proc/self/fd/" + std::to_string(vol_fds[i]);
-      if (::mount(src.c_str(), v.dst.c_str(), nullptr, MS_BIND, nullptr) != 0)
+      if (::syscall(SYS_move_mount, vol_fds[i], "", AT_FDCWD, v.dst.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0)
         fail(errno, "bind mount of volume " + v.src + " at " + v.dst);
       unsigned long fl = MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | (v.ro ? MS_RDONLY : 0);
       if (::mount(nullptr, v.dst.c_str(), nullptr, fl, nullptr) != 0) fail(errno, "remount of volume at " + v.dst);
