@@ -22,9 +22,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -37,6 +37,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -59,121 +60,245 @@ void set_nodelay(int fd) {
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-// One direction of a connection, until end of file or an error. splice moves the bytes
-// through a pipe without copying them to user space; read/write is the fallback.
-// Returns false on an error (the caller then tears both directions down).
-bool pump(int from, int to) {
-  int p[2];
-  bool use_splice = ::pipe2(p, O_CLOEXEC) == 0;
-  bool ok = true;
-  if (use_splice) {
-    for (;;) {
-      ssize_t n = ::splice(from, nullptr, p[1], nullptr, 1 << 16, SPLICE_F_MOVE);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && errno == EINVAL) { use_splice = false; break; }
-      if (n <= 0) { ok = n == 0; break; }
-      while (n > 0) {
-        ssize_t m = ::splice(p[0], nullptr, to, nullptr, static_cast<std::size_t>(n), SPLICE_F_MOVE);
-        if (m < 0 && errno == EINTR) continue;
-        if (m <= 0) { ok = false; break; }
-        n -= m;
-      }
-      if (!ok) break;
-    }
-    ::close(p[0]);
-    ::close(p[1]);
-    if (use_splice || !ok) return ok;
-  }
-  char buf[16384];
-  for (;;) {
-    ssize_t n = ::read(from, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return n == 0;
-    for (ssize_t off = 0; off < n;) {
-      ssize_t m = ::send(to, buf + off, static_cast<std::size_t>(n - off), MSG_NOSIGNAL);
-      if (m < 0 && errno == EINTR) continue;
-      if (m <= 0) return false;
-      off += m;
-    }
-  }
-}
+// One relayed connection: the client's socket (host netns) and ours inside the sandbox,
+// both non-blocking, with a buffer per direction. Everything runs on one thread in an
+// edge-triggered epoll loop, so a new connection costs no thread and full-duplex bulk
+// transfers cannot deadlock (neither direction ever blocks the other).
+struct conn;
 
-struct pair_fds {
-  int client;
-  int inner;
+struct endpoint {
+  conn* owner;
+  int fd = -1;
+  std::uint32_t events = 0;  ///< what epoll watches for it now
+  bool hup = false;          ///< the peer's end (or an error) was reported: read to the end
 };
 
-void* upstream(void* arg) {
-  auto* p = static_cast<pair_fds*>(arg);
-  if (pump(p->client, p->inner)) {
-    ::shutdown(p->inner, SHUT_WR);  // the client finished sending: pass the half-close on
-  } else {
-    ::shutdown(p->inner, SHUT_RDWR);
-    ::shutdown(p->client, SHUT_RDWR);
+struct direction {
+  char* buf = nullptr;
+  std::size_t off = 0, len = 0;
+  bool eof = false;   ///< the source ended
+  bool shut = false;  ///< the end was passed on (SHUT_WR on the destination)
+};
+
+constexpr std::size_t buf_size = 64 * 1024;
+
+struct conn {
+  endpoint client{this}, inner{this};
+  direction up, down;  ///< client -> inner, inner -> client
+  bool connecting = false;
+  bool tried_v6 = false;
+  bool dead = false;
+  ~conn() {
+    delete[] up.buf;
+    delete[] down.buf;
   }
-  return nullptr;
-}
+};
 
-// Connects to the port inside: IPv4 loopback first (servers on 127.0.0.1 or 0.0.0.0, and
-// dual-stack ones on ::), then ::1 for servers bound to IPv6 loopback only.
-int connect_inside() {
-  int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return -1;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(target_port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) return s;
-  int e = errno;
-  ::close(s);
-  if (e != ECONNREFUSED) return -1;
-  s = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return -1;
-  sockaddr_in6 a6{};
-  a6.sin6_family = AF_INET6;
-  a6.sin6_port = htons(target_port);
-  a6.sin6_addr = in6addr_loopback;
-  if (::connect(s, reinterpret_cast<sockaddr*>(&a6), sizeof a6) == 0) return s;
-  ::close(s);
-  return -1;
-}
+int ep = -1;
+int listen_fd = -1, pid_fd = -1;
+endpoint listen_ep{nullptr}, pid_ep{nullptr};
+std::vector<conn*> graveyard;  // freed after the current batch of events
 
-void* connection(void* arg) {
-  int client = static_cast<int>(reinterpret_cast<intptr_t>(arg));
-  // Created by a thread of a process that lives in the sandbox's netns: the socket is
-  // the sandbox's, so 127.0.0.1 here is the sandbox's loopback.
-  int inner = connect_inside();
-  if (inner < 0) {
-    // Nothing listens inside (yet): refuse the way a closed port would, with a reset.
+void close_conn(conn* c, bool reset) {
+  if (c->dead) return;
+  c->dead = true;
+  if (reset) {
     linger l{1, 0};
-    ::setsockopt(client, SOL_SOCKET, SO_LINGER, &l, sizeof l);
-    ::close(client);
-    return nullptr;
+    ::setsockopt(c->client.fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
   }
-  set_nodelay(inner);
-  set_nodelay(client);
-  pair_fds p{client, inner};
-  pthread_attr_t at;
-  pthread_attr_init(&at);
-  pthread_attr_setstacksize(&at, 128 * 1024);
-  pthread_t up;
-  bool threaded = pthread_create(&up, &at, upstream, &p) == 0;
-  pthread_attr_destroy(&at);
-  if (!threaded) {
-    ::close(inner);
-    ::close(client);
-    return nullptr;
-  }
-  if (pump(inner, client)) {
-    ::shutdown(client, SHUT_WR);
+  ::close(c->client.fd);
+  if (c->inner.fd >= 0) ::close(c->inner.fd);
+  graveyard.push_back(c);
+}
+
+constexpr std::uint32_t base_events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+
+// Watches for writability only while bytes wait for it: an always-on EPOLLOUT would wake
+// the loop on every ACK.
+void watch_out(endpoint& e, bool out) {
+  std::uint32_t want = base_events | (out ? EPOLLOUT : 0u);
+  if (e.events == want) return;
+  epoll_event ev{want, {}};
+  ev.data.ptr = &e;
+  if (::epoll_ctl(ep, EPOLL_CTL_MOD, e.fd, &ev) == 0) e.events = want;
+}
+
+// Starts a non-blocking connect to the port inside: IPv4 loopback first (servers on
+// 127.0.0.1 or 0.0.0.0, and dual-stack ones on ::), then ::1 for servers bound to IPv6
+// loopback only. Returns 0 when connected or in progress.
+int start_inner(conn* c, bool v6) {
+  // This process lives in the sandbox's netns: the socket is the sandbox's, so loopback
+  // here is the sandbox's loopback.
+  int s = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (s < 0) return -1;
+  int rc;
+  if (v6) {
+    sockaddr_in6 a6{};
+    a6.sin6_family = AF_INET6;
+    a6.sin6_port = htons(target_port);
+    a6.sin6_addr = in6addr_loopback;
+    rc = ::connect(s, reinterpret_cast<sockaddr*>(&a6), sizeof a6);
   } else {
-    ::shutdown(client, SHUT_RDWR);
-    ::shutdown(inner, SHUT_RDWR);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(target_port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    rc = ::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
   }
-  pthread_join(up, nullptr);
-  ::close(inner);
-  ::close(client);
-  return nullptr;
+  if (rc != 0 && errno != EINPROGRESS) {
+    int e = errno;
+    ::close(s);
+    errno = e;
+    return -1;
+  }
+  set_nodelay(s);
+  c->inner.fd = s;
+  c->connecting = rc != 0;
+  c->inner.events = base_events | EPOLLOUT;  // EPOLLOUT: the connect completed
+  epoll_event ev{c->inner.events, {}};
+  ev.data.ptr = &c->inner;
+  if (::epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev) != 0) return -1;
+  return 0;
+}
+
+// Moves what it can from `from` to `to` until either would block. False on an error.
+// A short read means the source is drained for now (epoll(7): for stream sockets that is
+// as good as EAGAIN, and new data raises a new edge), which saves a syscall per message.
+bool flow(direction& d, endpoint& from, endpoint& to) {
+  bool more = true;
+  for (;;) {
+    while (d.len > 0) {
+      ssize_t m = ::send(to.fd, d.buf + d.off, d.len, MSG_NOSIGNAL);
+      if (m > 0) {
+        d.off += static_cast<std::size_t>(m);
+        d.len -= static_cast<std::size_t>(m);
+      } else if (m < 0 && errno == EINTR) {
+        continue;
+      } else if (m < 0 && errno == EAGAIN) {
+        watch_out(to, true);
+        return true;
+      } else {
+        return false;
+      }
+    }
+    watch_out(to, false);
+    if (d.eof) {
+      if (!d.shut) {
+        ::shutdown(to.fd, SHUT_WR);  // pass the half-close on
+        d.shut = true;
+      }
+      return true;
+    }
+    if (!more) return true;
+    if (!d.buf) d.buf = new char[buf_size];
+    ssize_t n = ::recv(from.fd, d.buf, buf_size, 0);
+    if (n > 0) {
+      d.off = 0;
+      d.len = static_cast<std::size_t>(n);
+      // A FIN that came with the data raises no further edge: keep reading once it was seen.
+      more = static_cast<std::size_t>(n) == buf_size || from.hup;
+    } else if (n == 0) {
+      d.eof = true;
+    } else if (errno == EINTR) {
+      continue;
+    } else if (errno == EAGAIN) {
+      return true;
+    } else {
+      return false;
+    }
+  }
+}
+
+// Handles `ev` on endpoint `e` of `c` (null `e`: run both directions).
+void progress(conn* c, endpoint* e, std::uint32_t ev) {
+  if (c->dead) return;
+  if (c->connecting) {
+    int err = 0;
+    socklen_t el = sizeof err;
+    if (::getsockopt(c->inner.fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0) err = errno;
+    if (err == EINPROGRESS || err == EALREADY) return;
+    if (err == 0) {
+      // Still connecting if not yet writable: ask the kernel without consuming anything.
+      pollfd p{c->inner.fd, POLLOUT, 0};
+      if (::poll(&p, 1, 0) == 0) return;
+      c->connecting = false;
+      e = nullptr;  // the client may have sent while we connected
+    } else {
+      ::close(c->inner.fd);
+      c->inner.fd = -1;
+      if (err == ECONNREFUSED && !c->tried_v6) {
+        c->tried_v6 = true;
+        if (start_inner(c, true) == 0) return progress(c, nullptr, 0);
+      }
+      // Nothing listens inside (yet): refuse the way a closed port would, with a reset.
+      return close_conn(c, true);
+    }
+  }
+  constexpr std::uint32_t in = EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
+  if (e && (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) e->hup = true;
+  bool up = !e || (e == &c->client && (ev & in)) || (e == &c->inner && (ev & (EPOLLOUT | EPOLLERR)));
+  bool down = !e || (e == &c->inner && (ev & in)) || (e == &c->client && (ev & (EPOLLOUT | EPOLLERR)));
+  if ((up && !flow(c->up, c->client, c->inner)) || (down && !flow(c->down, c->inner, c->client))) return close_conn(c, true);
+  if (c->up.shut && c->down.shut) close_conn(c, false);
+}
+
+void accept_all() {
+  for (;;) {
+    int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EMFILE || errno == ENFILE) ::usleep(1000);  // level-triggered: retried
+      return;
+    }
+    set_nodelay(fd);
+    auto* c = new conn;
+    c->client.fd = fd;
+    c->client.events = base_events;
+    epoll_event ev{base_events, {}};
+    ev.data.ptr = &c->client;
+    if (::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      close_conn(c, true);
+      continue;
+    }
+    if (start_inner(c, false) != 0) {
+      if (errno == ECONNREFUSED && !c->tried_v6) {
+        c->tried_v6 = true;
+        if (start_inner(c, true) == 0) {
+          progress(c, nullptr, 0);
+          continue;
+        }
+      }
+      close_conn(c, true);
+      continue;
+    }
+    progress(c, nullptr, 0);
+  }
+}
+
+[[noreturn]] void serve() {
+  ep = ::epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) _exit(1);
+  epoll_event ev{EPOLLIN, {}};
+  ev.data.ptr = &listen_ep;
+  ::epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &ev);
+  ev.data.ptr = &pid_ep;
+  ::epoll_ctl(ep, EPOLL_CTL_ADD, pid_fd, &ev);
+  epoll_event evs[256];
+  for (;;) {
+    int n = ::epoll_wait(ep, evs, 256, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      _exit(1);
+    }
+    for (int i = 0; i < n; ++i) {
+      auto* e = static_cast<endpoint*>(evs[i].data.ptr);
+      if (e == &pid_ep) _exit(0);  // the sandbox is gone; exiting closes every relayed connection
+      if (e == &listen_ep) accept_all();
+      else progress(e->owner, e, evs[i].events);
+    }
+    for (conn* c : graveyard) delete c;
+    graveyard.clear();
+  }
 }
 
 }  // namespace
@@ -213,7 +338,7 @@ int main(int argc, char** argv) {
   if (mine.st_ino == theirs.st_ino && mine.st_dev == theirs.st_dev)
     fail("the sandbox shares the host's network namespace; refusing to forward into it");
 
-  int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (lfd < 0) fail("socket", errno);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -261,24 +386,7 @@ int main(int argc, char** argv) {
     report_fd = -1;
   }
 
-  pthread_attr_t at;
-  pthread_attr_init(&at);
-  pthread_attr_setstacksize(&at, 128 * 1024);
-  pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-  for (;;) {
-    pollfd p[2] = {{lfd, POLLIN, 0}, {pidfd, POLLIN, 0}};
-    if (::poll(p, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      _exit(1);
-    }
-    if (p[1].revents) _exit(0);  // the sandbox is gone; exiting closes every relayed connection
-    if (!(p[0].revents & POLLIN)) continue;
-    int c = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (c < 0) {
-      if (errno == EMFILE || errno == ENFILE) ::usleep(10000);
-      continue;
-    }
-    pthread_t t;
-    if (pthread_create(&t, &at, connection, reinterpret_cast<void*>(static_cast<intptr_t>(c))) != 0) ::close(c);
-  }
+  listen_fd = lfd;
+  pid_fd = pidfd;
+  serve();
 }

@@ -95,10 +95,11 @@ def _sbx_repl_main():
     class Timeout(BaseException):
         pass
 
-    running = [False]
+    running, fired = [False], [False]
 
     def on_alarm(signum, frame):
         if running[0]:
+            fired[0] = True
             raise Timeout()
 
     signal.signal(signal.SIGALRM, on_alarm)
@@ -132,9 +133,9 @@ def _sbx_repl_main():
                 last = ast.Expression(tree.body.pop().value)
             try:
                 try:
+                    running[0], fired[0] = True, False
                     if t_ms > 0:
                         signal.setitimer(signal.ITIMER_REAL, t_ms / 1000.0, 0.1)
-                    running[0] = True
                     exec(compile(tree, name, 'exec'), ns)
                     if last is not None:
                         v = eval(compile(last, name, 'eval'), ns)
@@ -144,6 +145,8 @@ def _sbx_repl_main():
                 finally:
                     running[0] = False
                     signal.setitimer(signal.ITIMER_REAL, 0)
+                if fired[0]:
+                    raise Timeout()   # user code swallowed the interrupt, then finished
             except Timeout:
                 status = b'timeout'
             except BaseException as e:
