@@ -30,6 +30,8 @@ using tls_ws = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
 
 namespace {
 
+std::atomic<int> io_threads{0};
+
 std::string lower(std::string_view s) {
   std::string out(s);
   for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -313,7 +315,11 @@ result<std::unique_ptr<connection>> connection::open(options o, handlers h, upgr
   }
   auto done = i->handshake_done.get_future();
   net::post(i->ioc, [i] { i->start(); });
-  i->thread = std::thread([i] { i->ioc.run(); });
+  ++io_threads;
+  i->thread = std::thread([i] {
+    i->ioc.run();
+    --io_threads;
+  });
 
   // The handshake has its own expiry; this outer wait only guards against a bug there.
   if (done.wait_for(i->opt.handshake_timeout + std::chrono::seconds(2)) != std::future_status::ready) {
@@ -323,9 +329,15 @@ result<std::unique_ptr<connection>> connection::open(options o, handlers h, upgr
     return make_error(error_kind::timeout, "WebSocket handshake with " + i->url.host_header + " did not finish in time");
   }
   beast::error_code ec = done.get();
-  out.status = i->upgrade.result_int();
-  for (auto const& f : i->upgrade) out.headers.emplace_back(lower(std::string_view(f.name_string().data(), f.name_string().size())), std::string(f.value()));
-  out.body = i->upgrade.body();
+  // A response was read when the handshake succeeded or failed on the websocket level (a
+  // non-101 status, bad upgrade headers); transport and parse errors leave none.
+  bool got_response = !ec || ec.category() == websocket::make_error_code(websocket::error::upgrade_declined).category();
+  if (got_response) {
+    out.status = i->upgrade.result_int();
+    for (auto const& f : i->upgrade)
+      out.headers.emplace_back(lower(std::string_view(f.name_string().data(), f.name_string().size())), std::string(f.value()));
+    out.body = i->upgrade.body();
+  }
   if (ec) {
     net::post(i->ioc, [i] { close_info ci; ci.reason = "handshake failed"; i->hs = {}; i->end(ci); });
     i->join();
@@ -334,11 +346,6 @@ result<std::unique_ptr<connection>> connection::open(options o, handlers h, upgr
       return make_error(error_kind::connection,
                         error_detail{.message = "WebSocket upgrade to " + where + " answered " + std::to_string(out.status)},
                         static_cast<std::uint16_t>(out.status));
-    }
-    if (out.status == 0) {
-      out.status = 0;
-      out.headers.clear();
-      out.body.clear();
     }
     bool timed_out = ec == beast::error::timeout || ec == net::error::timed_out;
     return make_error(timed_out ? error_kind::timeout : error_kind::connection,
@@ -377,5 +384,7 @@ void connection::close_async(std::uint16_t code, std::string reason) {
 }
 
 bool connection::is_open() const noexcept { return impl_->open_flag; }
+
+int live_io_threads() noexcept { return io_threads.load(); }
 
 }  // namespace sbx::ws

@@ -89,4 +89,7 @@ class connection {
   std::shared_ptr<impl> impl_;
 };
 
+/// I/O threads of connections in this process that have not ended yet (for leak tests).
+int live_io_threads() noexcept;
+
 }  // namespace sbx::ws

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "deno_support.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -24,14 +25,20 @@ struct server_env {
       return;
     }
     tmp = tmpl;
+    ::chmod(tmpl, 0711);  // sandboxes' user namespaces must traverse it
     std::error_code ec;
     fs::create_directories(tmp / "images", ec);
     // The machine's default image (scripts/setup) when there is one; else build one here.
     fs::path image = "/var/lib/sbx/images/default";
     if (char const* e = std::getenv("SBX_TEST_IMAGE"); e && *e) image = e;
     if (fs::exists(image / "bin/sh")) {
-      fs::create_directory_symlink(image, tmp / "images/default", ec);
-    } else {
+      // A hard-linked copy, not a symlink: the server derives images from this directory and
+      // must never write through into the machine's image. Falls back to a build below.
+      fs::copy(image, tmp / "images/default",
+               fs::copy_options::recursive | fs::copy_options::create_hard_links | fs::copy_options::copy_symlinks, ec);
+      if (ec) fs::remove_all(tmp / "images/default", ec);
+    }
+    if (!fs::exists(tmp / "images/default/bin/sh")) {
       std::string cmd = std::string(SBX_SOURCE_DIR) + "/providers/local/image/build-default-image " +
                         (tmp / "images/default").string() + " >/dev/null";
       if (std::system(cmd.c_str()) != 0) {

@@ -87,6 +87,8 @@ INSTANTIATE_TEST_SUITE_P(
                     http_row{400, "SANDBOX_TERMINATED", error_kind::not_found},
                     http_row{429, "TOO_MANY_REQUESTS", error_kind::quota_exceeded},
                     http_row{429, "", error_kind::quota_exceeded}, http_row{400, "INVALID_CONFIG", error_kind::invalid_request},
+                    http_row{400, "UNSUPPORTED", error_kind::unsupported},
+                    http_row{500, "SANDBOX_CREATE_FAILED", error_kind::create_failed},
                     http_row{409, "", error_kind::already_exists}, http_row{500, "INTERNAL_SERVER_ERROR", error_kind::internal},
                     http_row{503, "", error_kind::connection},
                     http_row{418, "SOME_UNKNOWN_CODE", error_kind::invalid_request}));

@@ -86,6 +86,10 @@ constexpr std::array body_table{
     name_rule{"TOO_MANY_REQUESTS", error_kind::quota_exceeded},
     name_rule{"RATE_LIMITED", error_kind::quota_exceeded},
     name_rule{"QUOTA_EXCEEDED", error_kind::quota_exceeded},
+    name_rule{"SANDBOX_CREATE_FAILED", error_kind::create_failed},
+    name_rule{"CREATE_FAILED", error_kind::create_failed},
+    name_rule{"UNSUPPORTED", error_kind::unsupported},
+    name_rule{"NOT_SUPPORTED", error_kind::unsupported},
     name_rule{"INVALID_CONFIG", error_kind::invalid_request},
     name_rule{"INVALID_REQUEST", error_kind::invalid_request},
     name_rule{"BAD_REQUEST", error_kind::invalid_request},
@@ -134,6 +138,8 @@ error_kind kind_for_rpc_code(long long code) {
     default: return error_kind::internal;          // PARSE_ERROR, INTERNAL_ERROR, SERVER_ERROR, 3
   }
 }
+
+bool is_known_body_code(std::string_view body_code) { return lookup(body_table, body_code).has_value(); }
 
 error_kind kind_for_http(long status, std::string_view body_code) {
   if (!body_code.empty())

@@ -325,7 +325,8 @@ result<void> deno::upload(handle const& h, std::string_view local_path, std::str
   std::vector<std::pair<fs::path, std::string>> files, links;
   for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::none, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    auto rel = fs::relative(it->path(), root, ec).generic_string();
+    // lexically: fs::relative would resolve a symlink entry to its target.
+    auto rel = it->path().lexically_relative(root).generic_string();
     std::string to = join(remote_path, rel);
     auto est = it->symlink_status(ec);
     if (fs::is_symlink(est)) {

@@ -45,6 +45,8 @@ error_kind kind_for_rpc_code(long long code);
 /// The kind for a failed REST call or upgrade: the body's `code` when it is one we know
 /// (INVALID_TOKEN, SANDBOX_NOT_FOUND...), else the status table of src/http.
 error_kind kind_for_http(long status, std::string_view body_code);
+/// Whether the table knows `body_code`: a definite answer, not a transient failure.
+bool is_known_body_code(std::string_view body_code);
 /// An error from an ErrorObject, naming `what` (the method and path).
 error error_from_object(json const& e, std::string_view what, std::string_view sandbox_id);
 /// An error from a non-2xx REST reply or upgrade: body `{code, message}`, Retry-After,

@@ -59,14 +59,19 @@ result<session::open_result> session::open(std::shared_ptr<state> st, std::strin
       return make_error(e.kind(), std::move(d));
     }
     // Protocol §3.4: only a transient 5xx of the handshake is worth another try.
-    if (http::is_transient_status(up.status) && attempt < st->cfg.handshake_retries) {
+    // A 5xx whose body names a failure we know (SANDBOX_CREATE_FAILED) is an answer, not a
+    // hiccup: it is not retried.
+    auto body = jh::parse(up.body);
+    std::string code = body ? jh::get_string(*body, "code").value_or("") : "";
+    bool transient = http::is_transient_status(up.status) && !is_known_body_code(code);
+    if (transient && attempt < st->cfg.handshake_retries) {
       std::this_thread::sleep_for(backoff);
       backoff *= 2;
       continue;
     }
     auto e = error_from_http(up.status, up.body, up.header("retry-after"), up.header("x-deno-trace-id"), what, id_hint,
                              st->cfg.token);
-    if (http::is_transient_status(up.status)) {
+    if (transient) {
       // Still failing after the retries: the service is unreachable for now, which is a
       // connection failure a later call may get past.
       error_detail d = e.detail();
