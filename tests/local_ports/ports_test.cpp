@@ -49,7 +49,7 @@ using clock = std::chrono::steady_clock;
 
 // Runs inside the sandbox: a threaded TCP echo server. Mode "ws" first answers an HTTP
 // Upgrade request with 101, like a WebSocket server, then echoes raw bytes both ways;
-// "echo" echoes from the first byte. At end of input it half-closes and closes.
+// "echo" echoes from the first byte; "msg64" answers whole 64-byte messages only. At end of input it half-closes and closes.
 constexpr char echo_server[] = R"PY(
 import socket, sys, threading
 host, port, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -74,7 +74,16 @@ def serve(c):
                 return
             c.sendall(b'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n' + rest)
         while True:
-            d = c.recv(1 << 16)
+            if mode == 'msg64':
+                # Answers only whole 64-byte messages, like a request/response protocol.
+                d = b''
+                while len(d) < 64:
+                    more = c.recv(64 - len(d))
+                    if not more:
+                        break
+                    d += more
+            else:
+                d = c.recv(1 << 16)
             if not d:
                 break
             c.sendall(d)
@@ -558,7 +567,7 @@ double median(std::vector<double> v) {
 TEST(local_ports, latency_through_the_forwarder_against_a_direct_socket_in_the_netns) {
   SBX_REQUIRE_LOCAL();
   if (::geteuid() != 0) GTEST_SKIP() << "the direct baseline joins the sandbox's netns, which needs root";
-  START_ECHO(e, {}, "127.0.0.1", 9012, "echo");
+  START_ECHO(e, {}, "127.0.0.1", 9012, "msg64");
   auto url = e.box.expose_port(9012);
   ASSERT_THAT(url, succeeds());
   auto u = parse_url(url.value());
@@ -570,7 +579,10 @@ TEST(local_ports, latency_through_the_forwarder_against_a_direct_socket_in_the_n
     std::string msg(64, 'p');
     for (int i = 0; i < n; ++i) {
       auto t0 = clock::now();
-      if (!send_all(fd, msg) || recv_exact(fd, msg.size()) != msg) return std::vector<double>{};
+      // Two writes, then a read of the whole answer (a request/response exchange).
+      if (!send_all(fd, std::string_view(msg).substr(0, 32)) || !send_all(fd, std::string_view(msg).substr(32)) ||
+          recv_exact(fd, msg.size()) != msg)
+        return std::vector<double>{};
       us.push_back(std::chrono::duration<double, std::micro>(clock::now() - t0).count());
     }
     return us;
@@ -581,8 +593,9 @@ TEST(local_ports, latency_through_the_forwarder_against_a_direct_socket_in_the_n
       auto t0 = clock::now();
       int fd = make();
       if (fd < 0) return std::vector<double>{};
-      send_all(fd, "c");
-      if (recv_exact(fd, 1) != "c") { ::close(fd); return std::vector<double>{}; }
+      std::string m(64, 'c');
+      send_all(fd, m);
+      if (recv_exact(fd, m.size()) != m) { ::close(fd); return std::vector<double>{}; }
       ::close(fd);
       us.push_back(std::chrono::duration<double, std::micro>(clock::now() - t0).count());
     }
@@ -617,15 +630,17 @@ TEST(local_ports, latency_through_the_forwarder_against_a_direct_socket_in_the_n
   double mrv = median(rv), mrd = median(rd), mcv = median(cv), mcd = median(cd);
   std::cout << "[figures] 64-byte round trip, p50: " << mrv << " us through the forwarder, " << mrd
             << " us direct, ratio " << mrv / mrd << "\n"
-            << "[figures] connect + 1-byte round trip + close, p50: " << mcv << " us through the forwarder, " << mcd
+            << "[figures] connect + 64-byte round trip + close, p50: " << mcv << " us through the forwarder, " << mcd
             << " us direct, ratio " << mcv / mcd << "\n"
             << "[figures] a thread + setns + socket per connection (the alternative design) costs " << median(sw)
             << " us p50\n";
   RecordProperty("round_trip_ratio", std::to_string(mrv / mrd));
   RecordProperty("connect_ratio", std::to_string(mcv / mcd));
-  // A relay adds two socket hops and a thread handoff, never milliseconds.
-  EXPECT_LT(mrv, mrd + 1000.0);
-  EXPECT_LT(mcv, mcd + 2000.0);
+  // A relay adds two socket hops per direction. The bounds are loose because other work
+  // shares this machine's cores, but tight enough to catch a relay that stalls (a lost
+  // wakeup waited out by a timeout, Nagle against delayed ACK: tens of ms per message).
+  EXPECT_LT(mrv, 10 * mrd + 10000.0);
+  EXPECT_LT(mcv, 10 * mcd + 30000.0);
 }
 
 }  // namespace
