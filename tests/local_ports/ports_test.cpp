@@ -20,6 +20,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <sched.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -29,6 +30,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -236,14 +238,15 @@ bool eventually(F pred, std::chrono::milliseconds limit = 5s) {
   return pred();
 }
 
-pid_t init_pid_of(std::string const& id) {
+pid_t pid_in_state(std::string const& id, std::string const& key) {
   std::ifstream in(local_config().state_dir + "/sandboxes/" + id + "/state.json");
   std::string s{std::istreambuf_iterator<char>(in), {}};
   std::smatch m;
-  static const std::regex re(R"("init_pid"\s*:\s*([0-9]+))");
+  std::regex re("\"" + key + "\"\\s*:\\s*([0-9]+)");
   if (!std::regex_search(s, m, re)) return -1;
   return std::stoi(m[1]);
 }
+pid_t init_pid_of(std::string const& id) { return pid_in_state(id, "init_pid"); }
 
 // `n` TCP sockets created in the sandbox's network namespace, by a thread that joins it.
 // Needs root.
@@ -544,6 +547,24 @@ TEST(local_ports, forwarders_exit_when_the_sandbox_is_killed) {
   EXPECT_EQ(recv_to_eof(held), "");
   ::close(held);
   EXPECT_LT(connect_tcp(u), 0) << "the host port still accepts connections";
+}
+
+TEST(local_ports, forwarders_exit_when_the_supervisor_is_killed_and_gc_leaves_nothing) {
+  SBX_REQUIRE_LOCAL();
+  START_ECHO(e, request<local>{}.timeout("5m"), "127.0.0.1", 9013, "echo");
+  ASSERT_THAT(e.box.expose_port(9013), succeeds());
+  std::string id = e.box.id();
+  pid_t sup = pid_in_state(id, "supervisor_pid");
+  ASSERT_GT(sup, 0);
+  ASSERT_EQ(forwarders_of(id).size(), 1u);
+  ASSERT_EQ(::kill(sup, SIGKILL), 0);
+  // pid 1 dies with its supervisor; the forwarder follows it.
+  EXPECT_TRUE(eventually([&] { return forwarders_of(id).empty(); })) << forwarders_of(id).size() << " forwarders left";
+  e.box.close();
+  EXPECT_TRUE(eventually([&] {
+    auto g = local(local_config()).gc();
+    return g && std::filesystem::exists(local_config().state_dir + "/sandboxes/" + id) == false;
+  }));
 }
 
 TEST(local_ports, forwarders_exit_when_a_session_sandbox_ends_with_its_handle) {
