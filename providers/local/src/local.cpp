@@ -7,6 +7,7 @@
 #include "cgroups.hpp"
 #include "fsutil.hpp"
 #include "wire.hpp"
+#include "../net/client.hpp"  // network policy engine hooks (providers/local/net)
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -292,22 +293,14 @@ std::vector<std::string> local::host_report() const {
                             file_exists(state_->cfg.default_image) ? "present" : "missing: run scripts/setup"));
   out.push_back(fmt::format("supervisor: {} ({})", state_->cfg.supervisor_path,
                             ::access(state_->cfg.supervisor_path.c_str(), X_OK) == 0 ? "ok" : "missing"));
-  out.push_back("network: blocked (empty netns, lo up); allow/open/secrets: not built yet");
+  out.push_back(net::report(*this));
   return out;
 }
 
 result<local::handle> local::create(common_request const& r, options const& o) {
   auto& st = *state_;
   auto const& host = st.host;
-  if (r.network.kind == network_policy::mode::allow)
-    return not_built(cap::hostname_allowlist::name, "network",
-                     "network mode allow: the local provider's network policy engine is not built yet (only blocked works)");
-  if (r.network.kind == network_policy::mode::open)
-    return not_built("network", "network",
-                     "network mode open: the local provider's network policy engine is not built yet (only blocked works)");
-  if (!r.secrets.empty())
-    return not_built(cap::secret_injection::name, "secrets",
-                     "secrets: the local provider's network policy engine (which injects them) is not built yet");
+  SBX_TRY(net_plan, net::prepare(r));  // network policy and secrets (providers/local/net)
   if (!host.userns)
     return not_built("sandbox", "create", "user namespaces are not available on this host (kernel.unprivileged_userns_clone=0 or max_user_namespaces=0)");
   if (r.memory) {
@@ -388,6 +381,7 @@ result<local::handle> local::create(common_request const& r, options const& o) {
     std::erase_if(env, [&](std::string const& e) { return e.compare(0, k.size() + 1, k + "=") == 0; });
     env.push_back(k + "=" + v);
   }
+  env.insert(env.end(), net_plan.env.begin(), net_plan.env.end());  // proxy, CA and secret placeholder vars
   bool privileged = host.privileged;
   json cfg = {
       {"id", id},
@@ -499,6 +493,10 @@ result<local::handle> local::create(common_request const& r, options const& o) {
   json s = read_json(dir / "state.json");
   c->group = group_from(s.value("cgroup", json::object()));
   auto made = make_handle(std::move(c));
+  if (auto n = net::start(*this, made, net_plan); !n) {  // the network engine, before any command runs
+    (void)kill(made);
+    return std::move(n).error();
+  }
   // Ports asked for at creation (ports.cpp); a sandbox whose ports cannot be exposed is not created.
   for (auto port : r.ports)
     if (auto u = expose_port(made, port); !u) {
@@ -618,9 +616,13 @@ result<void> local::resume(handle const& h) {
 result<void> local::update_network(handle const& h, network_policy const& n) {
   SBX_TRY(c, conn_of(h));
   (void)c;
-  if (n.kind == network_policy::mode::blocked) return success();  // it is blocked, and stays so
-  return not_built(cap::hostname_allowlist::name, "network",
-                   "update_network: the local provider's network policy engine is not built yet (only blocked works)");
+  return net::update(*this, h, n);  // providers/local/net/client.cpp
+}
+
+result<std::vector<local::network_event>> local::network_events(handle const& h) {
+  SBX_TRY(c, conn_of(h));
+  (void)c;
+  return net::events(*this, h);
 }
 
 result<std::vector<std::string>> local::gc() {

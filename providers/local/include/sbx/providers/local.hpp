@@ -52,6 +52,28 @@ class local {
     friend bool operator==(options const&, options const&) = default;
   };
 
+  /// A connection the sandbox's network policy refused (see `network_events()`).
+  struct network_event {
+    std::string type;          ///< "network_policy_denied"
+    std::string host;          ///< the name or address the sandbox asked for
+    std::uint16_t port = 0;    ///< 0 for a DNS lookup of a name the policy does not allow
+    std::chrono::system_clock::time_point time;
+    std::string reason;        ///< why, e.g. "evil.test:443 matches none of the allowed hosts"
+    std::string policy;        ///< the policy in force, e.g. "allow hosts [api.test] cidrs []"
+    std::string via;           ///< "proxy" (HTTP(S)_PROXY clients), "transparent" or "dns"
+  };
+
+  /// The local provider's own sandbox operations: `box.network_events()`.
+  template <class S>
+  struct sandbox_methods {
+    /// The connections the network policy refused so far, oldest first (an empty list for
+    /// a sandbox that never had a policy engine). Errors: not_found (the sandbox is gone).
+    result<std::vector<network_event>> network_events() {
+      auto& s = static_cast<S&>(*this);
+      return s.provider().network_events(s.handle());
+    }
+  };
+
   /// One sandbox: its id and this process's connection to its supervisor.
   struct handle {
     std::string id;
@@ -92,6 +114,7 @@ class local {
   result<void> download(handle const& h, std::string_view remote_path, std::string_view local_path);
 
   result<void> update_network(handle const& h, network_policy const& n);
+  result<std::vector<network_event>> network_events(handle const& h);
   result<snapshot_info> snapshot(handle const& h, std::string_view name);
   result<std::vector<snapshot_info>> list_snapshots();
   result<void> delete_snapshot(std::string_view id);
