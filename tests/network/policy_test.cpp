@@ -91,7 +91,7 @@ TEST(net_http, rewriter_replaces_in_every_request_head_and_never_in_bodies) {
       "PUT /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\ne\r\nSBX_SECRET_abc\r\n0\r\n\r\n"
       "GET /last HTTP/1.1\r\nX-Last: REAL\r\n\r\n";
   for (std::size_t step : {1, 2, 3, 5, 7, 64, 4096}) {
-    ln::request_rewriter rw({{ph, "REAL"}});
+    ln::request_rewriter rw(ln::substitutions{{ph, "REAL"}});
     EXPECT_EQ(chunked(in, step, [&](std::string_view p, std::string& o) { rw.feed(p, o); }), want) << step;
     EXPECT_EQ(rw.requests(), 4);
     EXPECT_EQ(rw.replaced(), 4);
@@ -101,7 +101,7 @@ TEST(net_http, rewriter_replaces_in_every_request_head_and_never_in_bodies) {
 TEST(net_http, scrubber_replaces_values_split_across_reads) {
   std::string in = "a sk-REAL-123 b sk-REAL-123sk-REAL-123 sk-REAL-12";
   for (std::size_t step : {1, 2, 3, 4, 11, 100}) {
-    ln::stream_replacer r({{"sk-REAL-123", "PH"}});
+    ln::stream_replacer r(ln::substitutions{{"sk-REAL-123", "PH"}});
     std::string out = chunked(in, step, [&](std::string_view p, std::string& o) { r.feed(p, o); });
     r.flush(out);
     EXPECT_EQ(out, "a PH b PHPH sk-REAL-12") << step;

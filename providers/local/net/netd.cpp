@@ -141,8 +141,10 @@ std::string run_tool(std::vector<std::string> argv, std::string const& input = {
 
 std::string nft_rules() {
   // Loopback stays loopback (the proxy, the DNS stub, the sandbox's own servers). Every other
-  // TCP connection is redirected to the transparent port; whatever is not TCP and not
-  // loopback is rejected, so UDP and ICMP fail fast instead of vanishing.
+  // TCP connection is redirected to the transparent port (so its destination becomes
+  // loopback); whatever still is not headed for loopback (UDP, ICMP, raw IP) is dropped in
+  // the output hook, which fails the sending syscall with EPERM at once. The default route
+  // goes over lo, so nothing could leave even without these rules.
   return "table inet sbx {\n"
          "  chain out_nat {\n"
          "    type nat hook output priority -100; policy accept;\n"
@@ -152,8 +154,9 @@ std::string nft_rules() {
          "  }\n"
          "  chain out_filter {\n"
          "    type filter hook output priority 0; policy accept;\n"
-         "    oifname \"lo\" accept\n"
-         "    reject\n"
+         "    ip daddr 127.0.0.0/8 accept\n"
+         "    ip6 daddr ::1 accept\n"
+         "    drop\n"
          "  }\n"
          "}\n";
 }
