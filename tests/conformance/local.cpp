@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <set>
 
@@ -48,9 +49,19 @@ std::optional<test_image> make_local_image() {
   return test_image{sbx::image::rootfs((dir->path / "rootfs").string()), "/etc/sbx-image-marker", "custom image\n"};
 }
 
+// Points `name` at `address` for sandboxes created from now on (the local engine's test-only
+// resolver override), and keeps every other name from being looked up for real.
+void route_local_test_name(std::string const& name, std::string const& address) {
+  std::string cur = std::getenv("SBX_NET_TEST_RESOLVE") ? std::getenv("SBX_NET_TEST_RESOLVE") : "";
+  cur += (cur.empty() ? "" : ",") + name + "=" + address;
+  ::setenv("SBX_NET_TEST_RESOLVE", cur.c_str(), 1);
+  ::setenv("SBX_NET_TEST_NO_DNS", "1", 1);
+}
+
 struct local_env {
   using provider = sbx::local;
   using client_type = sbx::client<sbx::local>;
+  static void route_test_name(std::string const& n, std::string const& a) { route_local_test_name(n, a); }
   static client_type make_client() { return client_type{}; }
   static std::optional<test_image> custom_image() { return make_local_image(); }
   static std::vector<std::string> repl_languages() { return {"python", "javascript"}; }
@@ -59,6 +70,7 @@ struct local_env {
 struct any_local_env {
   using provider = sbx::local;
   using client_type = sbx::any_client;
+  static void route_test_name(std::string const& n, std::string const& a) { route_local_test_name(n, a); }
   static client_type make_client() { return sbx::any_client(sbx::client<sbx::local>{}); }
   static std::optional<test_image> custom_image() { return make_local_image(); }
   static std::vector<std::string> repl_languages() { return {"python", "javascript"}; }
@@ -76,5 +88,7 @@ SBX_CONFORMANCE_CAP(local, pause_resume, envs);
 SBX_CONFORMANCE_CAP(local, pty, envs);
 SBX_CONFORMANCE_CAP(local, kernel_session, envs);
 SBX_CONFORMANCE_CAP(local, custom_image, envs);
+SBX_CONFORMANCE_CAP(local, network_allowlist, envs);
+SBX_CONFORMANCE_CAP(local, secret_injection, envs);
 
 }  // namespace sbx::conformance

@@ -36,6 +36,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -715,6 +716,139 @@ TYPED_TEST_P(custom_image, sandbox_boots_from_the_given_image) {
 }
 
 REGISTER_TYPED_TEST_SUITE_P(custom_image, sandbox_boots_from_the_given_image);
+
+// ---------------------------------------------------------------------------------------
+// Network policy and secrets (cap::hostname_allowlist, cap::secret_injection). The upstream
+// is a plain HTTP server this test runs on the host's loopback; the environment points test
+// names at it (`Env::route_test_name(name, address)`, a test-only resolver override) and the
+// policy allows 127.0.0.1 explicitly, since names resolving into loopback are otherwise
+// refused.
+// ---------------------------------------------------------------------------------------
+
+/// An HTTP/1.0 server on 127.0.0.1 that logs every request head and answers "upstream ok".
+struct loopback_upstream {
+  int fd = -1;
+  std::uint16_t port = 0;
+  std::mutex mu;
+  std::string log;
+  std::thread t;
+  loopback_upstream() {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), len);
+    ::listen(fd, 64);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+    t = std::thread([this] {
+      for (;;) {
+        int c = ::accept(fd, nullptr, nullptr);
+        if (c < 0) return;
+        std::string head;
+        char buf[4096];
+        while (head.find("\r\n\r\n") == std::string::npos) {
+          ssize_t n = ::read(c, buf, sizeof buf);
+          if (n <= 0) break;
+          head.append(buf, static_cast<std::size_t>(n));
+        }
+        { std::lock_guard lk(mu); log += head; }
+        std::string r = "HTTP/1.0 200 OK\r\nContent-Length: 12\r\n\r\nupstream ok\n";
+        (void)!::write(c, r.data(), r.size());
+        ::close(c);
+      }
+    });
+  }
+  ~loopback_upstream() {
+    ::shutdown(fd, SHUT_RDWR);
+    ::close(fd);
+    t.join();
+  }
+  std::string seen() { std::lock_guard lk(mu); return log; }
+};
+
+/// A python3 one-liner printing the body of GET `url` (through the proxy variables), or
+/// "refused <reason>".
+inline std::vector<std::string> fetch(std::string const& url, std::string const& header = "") {
+  return {"python3", "-c",
+          "import urllib.request,sys,os\n"
+          "h={'Authorization':'Bearer '+os.environ[sys.argv[2]]} if len(sys.argv)>2 else {}\n"
+          "try: print(urllib.request.urlopen(urllib.request.Request(sys.argv[1],headers=h),timeout=20).read().decode())\n"
+          "except Exception as e: print('refused',e)\n",
+          url, header};
+}
+
+template <class Env>
+class network_allowlist : public suite<Env> {
+  static_assert(supports<typename Env::provider, cap::hostname_allowlist>, "instantiate the network_allowlist suite only where the provider has cap::hostname_allowlist");
+};
+TYPED_TEST_SUITE_P(network_allowlist);
+
+TYPED_TEST_P(network_allowlist, only_allowed_hosts_are_reachable) {
+  loopback_upstream up;
+  auto port = std::to_string(up.port);
+  TypeParam::route_test_name("conf-allowed.test", "127.0.0.1");
+  TypeParam::route_test_name("conf-denied.test", "127.0.0.1");
+  common_request r = this->basic();
+  r.network = network_policy::allow({"conf-allowed.test"}, {"127.0.0.1/32"});
+  SBX_ASSERT_OK(box, this->create(r));
+  auto ok = fetch("http://conf-allowed.test:" + port + "/a");
+  ok.pop_back();
+  EXPECT_THAT(box.exec(exec_request{ok}), succeeds_with(Field(&exec_result::stdout_data, HasSubstr("upstream ok"))));
+  auto no = fetch("http://conf-denied.test:" + port + "/b");
+  no.pop_back();
+  EXPECT_THAT(box.exec(exec_request{no}), succeeds_with(Field(&exec_result::stdout_data, HasSubstr("refused"))));
+  EXPECT_THAT(up.seen(), HasSubstr("GET /a"));
+  EXPECT_THAT(up.seen(), testing::Not(HasSubstr("GET /b")));
+  // A blocked sandbox reaches neither.
+  SBX_ASSERT_OK(blocked, this->create());
+  EXPECT_THAT(blocked.exec(exec_request{ok}), succeeds_with(Field(&exec_result::stdout_data, HasSubstr("refused"))));
+  if constexpr (supports<typename TypeParam::provider, cap::network_update>) {
+    ASSERT_THAT(box.update_network(network_policy::blocked()), succeeds());
+    EXPECT_THAT(box.exec(exec_request{ok}), succeeds_with(Field(&exec_result::stdout_data, HasSubstr("refused"))));
+    ASSERT_THAT(box.update_network(network_policy::allow({"conf-denied.test"}, {"127.0.0.1/32"})), succeeds());
+    EXPECT_THAT(box.exec(exec_request{no}), succeeds_with(Field(&exec_result::stdout_data, HasSubstr("upstream ok"))));
+    EXPECT_THAT(box.exec(exec_request{ok}), succeeds_with(Field(&exec_result::stdout_data, HasSubstr("refused"))));
+  }
+}
+
+REGISTER_TYPED_TEST_SUITE_P(network_allowlist, only_allowed_hosts_are_reachable);
+
+template <class Env>
+class secret_injection : public suite<Env> {
+  static_assert(supports<typename Env::provider, cap::secret_injection>, "instantiate the secret_injection suite only where the provider has cap::secret_injection");
+};
+TYPED_TEST_SUITE_P(secret_injection);
+
+TYPED_TEST_P(secret_injection, the_value_reaches_only_its_hosts_and_never_the_sandbox) {
+  loopback_upstream up;
+  auto port = std::to_string(up.port);
+  TypeParam::route_test_name("conf-secret.test", "127.0.0.1");
+  TypeParam::route_test_name("conf-other.test", "127.0.0.1");
+  std::string value = "conf-secret-" + unique("v") + "-0123456789";
+  common_request r = this->basic();
+  r.network = network_policy::allow({"conf-secret.test", "conf-other.test"}, {"127.0.0.1/32"});
+  r.secrets.push_back({"CONF_TOKEN", value, {"conf-secret.test"}});
+  SBX_ASSERT_OK(box, this->create(r));
+  SBX_ASSERT_OK(env, box.exec({"sh", "-c", "printenv CONF_TOKEN"}));
+  EXPECT_THAT(env.stdout_data, testing::Not(HasSubstr(value)));
+  EXPECT_FALSE(env.stdout_data.empty());
+  EXPECT_THAT(box.exec(exec_request{fetch("http://conf-secret.test:" + port + "/bound", "CONF_TOKEN")}),
+              succeeds_with(Field(&exec_result::stdout_data, HasSubstr("upstream ok"))));
+  EXPECT_THAT(box.exec(exec_request{fetch("http://conf-other.test:" + port + "/unbound", "CONF_TOKEN")}),
+              succeeds_with(Field(&exec_result::stdout_data, HasSubstr("upstream ok"))));
+  auto seen = up.seen();
+  auto bound = seen.substr(seen.find("GET /bound"));
+  bound = bound.substr(0, bound.find("\r\n\r\n"));
+  auto unbound = seen.substr(seen.find("GET /unbound"));
+  unbound = unbound.substr(0, unbound.find("\r\n\r\n"));
+  EXPECT_THAT(bound, HasSubstr("Authorization: Bearer " + value));
+  EXPECT_THAT(unbound, testing::Not(HasSubstr(value)));
+  EXPECT_THAT(unbound, HasSubstr("Authorization: Bearer " + env.stdout_data.substr(0, env.stdout_data.find('\n'))));
+}
+
+REGISTER_TYPED_TEST_SUITE_P(secret_injection, the_value_reaches_only_its_hosts_and_never_the_sandbox);
 
 }  // namespace sbx::conformance
 
