@@ -853,5 +853,6 @@ REGISTER_TYPED_TEST_SUITE_P(secret_injection, the_value_reaches_only_its_hosts_a
 }  // namespace sbx::conformance
 
 /// Runs the core suite and every capability suite that `Env::provider` supports.
-#define SBX_CONFORMANCE_CORE(name, Env) INSTANTIATE_TYPED_TEST_SUITE_P(name, core, Env)
-#define SBX_CONFORMANCE_CAP(name, suite_name, Env) INSTANTIATE_TYPED_TEST_SUITE_P(name, suite_name, Env)
+/// The suite's name is part of the prefix, so ctest names read `conformance.local_volumes.<test>`.
+#define SBX_CONFORMANCE_CORE(name, Env) INSTANTIATE_TYPED_TEST_SUITE_P(name##_core, core, Env)
+#define SBX_CONFORMANCE_CAP(name, suite_name, Env) INSTANTIATE_TYPED_TEST_SUITE_P(name##_##suite_name, suite_name, Env)
