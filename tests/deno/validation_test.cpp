@@ -57,7 +57,7 @@ TEST(deno_validation, bad_timeouts_and_fields_are_invalid) {
   client<deno> c(offline());
   EXPECT_THAT(c.create(request<deno>{}.timeout("5 parsecs")), fails_with(error_kind::invalid_request));
   EXPECT_THAT(c.create(request<deno>{}.cpus(4)), fails_with(error_kind::invalid_request));
-  EXPECT_THAT(c.create(request<deno>{}.mount("v", "/data", true)), fails_with(error_kind::invalid_request));
+  EXPECT_THAT(c.create(request<deno>{}.mount("v", "/data", true)), fails_with(error_kind::unsupported));
   EXPECT_THAT(c.create(request<deno>{}.region("ORD!")), fails_with(error_kind::invalid_request));
 }
 

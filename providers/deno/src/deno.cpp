@@ -140,6 +140,18 @@ std::string state::api_url(std::string_view path_and_query) const {
   return split_url(cfg.api_endpoint).origin + std::string(path_and_query);
 }
 
+void state::note_expiry(std::string const& id, std::chrono::system_clock::time_point t) {
+  std::lock_guard lk(expiries_mutex);
+  expiries[id] = t;
+}
+
+std::optional<std::chrono::system_clock::time_point> state::expiry(std::string const& id) {
+  std::lock_guard lk(expiries_mutex);
+  auto it = expiries.find(id);
+  if (it == expiries.end()) return std::nullopt;
+  return it->second;
+}
+
 http::header_list state::auth_headers() const {
   http::header_list h{{"Authorization", "Bearer " + cfg.token}};
   if (!cfg.org.empty()) h.emplace_back("X-Deno-Org", cfg.org);
@@ -256,8 +268,15 @@ result<deno::handle> deno::create(common_request const& r, options const& o) {
   if (r.cpus && *r.cpus != 2.0)
     return invalid("cpus", "Deno sandboxes have exactly 2 vCPUs; cpus must be 2 or unset");
   for (auto const& v : r.volumes)
-    if (v.readonly)
-      return invalid("volumes", "Deno mounts volumes read-write; volume \"" + v.id + "\" cannot be mounted read-only");
+    if (v.readonly) {
+      // Refused, not dropped: a mount the caller believes read-only would be writable.
+      error_detail d;
+      d.provider = "deno";
+      d.capability = std::string(cap::volumes::name);
+      d.field = "volumes.readonly";
+      d.message = "Deno mounts volumes read-write; volume \"" + v.id + "\" cannot be mounted read-only";
+      return make_error(error_kind::unsupported, std::move(d));
+    }
   if (o.region && (o.region->size() != 3 || o.region->find_first_not_of("abcdefghijklmnopqrstuvwxyz") != std::string::npos))
     return invalid("region", "region \"" + *o.region + "\" is not three lower-case letters (\"ord\", \"ams\")");
 
@@ -284,7 +303,10 @@ result<deno::handle> deno::create(common_request const& r, options const& o) {
                                 "create", ""));
   handle h{opened.id, opened.s};
   if (h.session->region().empty()) h.session->set_region(region);
-  if (r.lifetime) h.session->expires = std::chrono::system_clock::now() + *r.lifetime;
+  if (r.lifetime) {
+    h.session->expires = std::chrono::system_clock::now() + *r.lifetime;
+    st.note_expiry(h.id, *h.session->expires);
+  }
 
   // Applied after the socket is up, as the SDK does; a failure destroys the new sandbox.
   auto undo = [&](error e) -> result<handle> {
@@ -355,6 +377,7 @@ result<sandbox_info> deno::info(handle const& h) {
       std::lock_guard lk(h.session->facts_mutex);
       si.expires = h.session->expires;
     }
+    if (!si.expires) si.expires = state_->expiry(h.id);
     return std::move(si);
   }
   return make(error_kind::not_found, "no Deno sandbox " + h.id, h.id);
@@ -386,8 +409,10 @@ result<void> deno::extend_timeout(handle const& h, std::chrono::milliseconds d) 
   if (h.session) {
     auto j = jh::parse(res.body);
     if (auto at = j ? jh::get_int(*j, "stop_at_ms") : std::nullopt) {
+      auto t = std::chrono::system_clock::time_point(std::chrono::milliseconds(*at));
       std::lock_guard lk(h.session->facts_mutex);
-      h.session->expires = std::chrono::system_clock::time_point(std::chrono::milliseconds(*at));
+      h.session->expires = t;
+      state_->note_expiry(h.id, t);
     }
   }
   return success();

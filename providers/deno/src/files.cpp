@@ -16,6 +16,14 @@ constexpr std::size_t chunk_size = std::size_t{1} << 20;
 constexpr std::size_t small_read_limit = std::size_t{8} << 20;  // larger reads use a file handle
 constexpr int window = 16;                                      // requests in flight for bulk work
 
+/// Permission bits of a local path, kept by upload.
+unsigned mode_of(fs::path const& p) {
+  std::error_code ec;
+  auto st = fs::status(p, ec);
+  if (ec) return 0644;
+  return static_cast<unsigned>(st.permissions()) & 07777;
+}
+
 result<session*> live(deno::handle const& h) {
   if (!h.session) return make(error_kind::connection, "sandbox " + h.id + " has no session", h.id);
   return h.session.get();
@@ -297,7 +305,7 @@ result<void> deno::upload(handle const& h, std::string_view local_path, std::str
       std::string data(size, '\0');
       in.read(data.data(), static_cast<std::streamsize>(size));
       data.resize(static_cast<std::size_t>(in.gcount()));
-      SBX_TRY(rid, s->start("writeFile", {{"path", to}, {"content", jh::base64_encode(data)}}));
+      SBX_TRY(rid, s->start("writeFile", {{"path", to}, {"options", {{"mode", mode_of(from)}}}, {"content", jh::base64_encode(data)}}));
       inflight.push_back(rid);
       return success();
     }
@@ -305,7 +313,7 @@ result<void> deno::upload(handle const& h, std::string_view local_path, std::str
       in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
       if (in.bad()) return make(error_kind::internal, "upload: reading \"" + from.string() + "\" failed");
       return static_cast<std::size_t>(in.gcount());
-    }, json());
+    }, json{{"mode", mode_of(from)}});
   };
 
   if (fs::is_symlink(st)) {
@@ -332,7 +340,7 @@ result<void> deno::upload(handle const& h, std::string_view local_path, std::str
     if (fs::is_symlink(est)) {
       links.emplace_back(it->path(), to);
     } else if (fs::is_directory(est)) {
-      SBX_TRYV(s->call("mkdir", {{"path", to}, {"options", {{"recursive", true}}}}));
+      SBX_TRYV(s->call("mkdir", {{"path", to}, {"options", {{"recursive", true}, {"mode", mode_of(it->path())}}}}));
     } else if (fs::is_regular_file(est)) {
       files.emplace_back(it->path(), to);
     }

@@ -61,6 +61,12 @@ error make(error_kind k, std::string message, std::string_view id = {});
 struct state {
   deno::config cfg;
   http::client http;
+  /// Deadlines this process set (create, extend), by sandbox id: the REST API reports none,
+  /// so `info` of a reconnected sandbox reads them here.
+  std::mutex expiries_mutex;
+  std::map<std::string, std::chrono::system_clock::time_point> expiries;
+  void note_expiry(std::string const& id, std::chrono::system_clock::time_point t);
+  std::optional<std::chrono::system_clock::time_point> expiry(std::string const& id);
 
   /// Base URL (scheme://authority, query kept) of the sandbox endpoint for `region`.
   std::string sandbox_base(std::string_view region) const;
