@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -39,7 +40,30 @@ struct footprint {
   pid_t supervisor = -1, init = -1;
   ino_t netns = 0, pidns = 0;
   std::vector<std::string> cgroups;
+  unsigned long long recorded_ticks = 0;  ///< when this was recorded, in clock ticks since boot
 };
+
+unsigned long long boot_ticks_now() {
+  timespec t{};
+  ::clock_gettime(CLOCK_BOOTTIME, &t);
+  long hz = ::sysconf(_SC_CLK_TCK);
+  return static_cast<unsigned long long>(t.tv_sec) * hz + static_cast<unsigned long long>(t.tv_nsec) * hz / 1000000000ULL;
+}
+
+/// When `pid` started, in clock ticks since boot (field 22 of /proc/PID/stat); 0 if unknown.
+unsigned long long start_ticks(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  auto rp = line.rfind(')');
+  if (rp == std::string::npos) return 0;
+  std::istringstream rest(line.substr(rp + 2));
+  std::string field;
+  for (int i = 3; i < 22 && rest >> field; ++i) {}
+  unsigned long long t = 0;
+  rest >> t;
+  return t;
+}
 
 ino_t ns_inode(pid_t pid, char const* ns) {
   struct stat st {};
@@ -50,6 +74,7 @@ ino_t ns_inode(pid_t pid, char const* ns) {
 footprint record(std::string const& id) {
   fs::path dir = fs::path(sbx::local{}.configuration().state_dir) / "sandboxes" / id;
   footprint f{id, dir};
+  f.recorded_ticks = boot_ticks_now();
   std::ifstream in(dir / "state.json");
   auto j = nlohmann::json::parse(in, nullptr, false);
   if (j.is_object()) {
@@ -80,6 +105,11 @@ std::vector<std::string> leftovers(footprint const& f) {
     std::string name = p.path().filename();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
     pid_t pid = std::stoi(name);
+    // Namespace inode numbers are reused once a namespace is freed: a process that started
+    // after the sandbox was recorded (alive) and sits in a namespace with the same number is
+    // in some newer sandbox's namespace (another test's). A real leftover started before, or
+    // was forked by one that did.
+    if ((f.netns || f.pidns) && start_ticks(pid) > f.recorded_ticks) continue;
     if (f.netns && ns_inode(pid, "net") == f.netns) left.push_back("process " + name + " in the sandbox's netns");
     else if (f.pidns && ns_inode(pid, "pid") == f.pidns) left.push_back("process " + name + " in the sandbox's pid ns");
   }
@@ -147,6 +177,55 @@ TEST(cleanup, session_sandboxes_die_with_a_client_killed_by_sigkill) {
   std::vector<footprint> fps;
   for (auto const& id : ids) fps.push_back(record(id));
   for (auto const& f : fps) ASSERT_TRUE(alive(f.init)) << f.id << " is not running";
+  ::kill(child, SIGKILL);
+  int st = 0;
+  ::waitpid(child, &st, 0);
+  expect_all_gone(fps);
+}
+
+// A client with a warm pool: its claimed sandboxes and the warm ones it keeps ready die with
+// it, and leave nothing behind.
+TEST(cleanup, a_warm_pool_dies_with_a_client_killed_by_sigkill) {
+  int out[2];
+  ASSERT_EQ(::pipe(out), 0);
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::dup2(out[1], 1);
+    ::close(out[0]);
+    ::execl(SBX_HOLDER_PATH, SBX_HOLDER_PATH, "3", "4", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  std::string buf;
+  char tmp[256];
+  while (buf.find("ready\n") == std::string::npos) {
+    ssize_t n = ::read(out[0], tmp, sizeof tmp);
+    ASSERT_GT(n, 0) << "holder died before it was ready: " << buf;
+    buf.append(tmp, static_cast<std::size_t>(n));
+  }
+  ::close(out[0]);
+  std::vector<std::string> claimed, warm;
+  for (std::size_t pos = 0, nl; (nl = buf.find('\n', pos)) != std::string::npos; pos = nl + 1) {
+    auto line = buf.substr(pos, nl - pos);
+    if (line == "ready") continue;
+    if (line.rfind("warm ", 0) == 0) warm.push_back(line.substr(5));
+    else claimed.push_back(line);
+  }
+  ASSERT_EQ(claimed.size(), 3u);
+  ASSERT_EQ(warm.size(), 4u) << "the pool did not fill: " << buf;
+  std::vector<footprint> fps;
+  for (auto const& id : claimed) fps.push_back(record(id));
+  for (auto const& id : warm) fps.push_back(record(id));
+  for (auto const& f : fps) ASSERT_TRUE(alive(f.init)) << f.id << " is not running";
+  for (auto const& f : fps) EXPECT_FALSE(f.cgroups.empty()) << f.id << " has no cgroups";
+  // Warm sandboxes are not listed; the claimed ones are.
+  sbx::client<sbx::local> c;
+  auto listed = c.list();
+  ASSERT_TRUE(listed);
+  std::set<std::string> ids;
+  for (auto const& i : listed.value()) ids.insert(i.id);
+  for (auto const& id : claimed) EXPECT_TRUE(ids.count(id)) << id;
+  for (auto const& id : warm) EXPECT_FALSE(ids.count(id)) << id;
   ::kill(child, SIGKILL);
   int st = 0;
   ::waitpid(child, &st, 0);

@@ -229,6 +229,12 @@ std::string create(layout const& l, std::string const& id, limits const& lim, gr
     if (s.cpu && g.cpu_dir.empty()) { g.cpu_dir = dir; g.cpu_v2 = true; }
     if (s.freezer && g.freezer_dir.empty()) { g.freezer_dir = dir; g.freezer_v2 = true; }
   }
+  if (auto e = set_limits(l, g, lim); !e.empty()) return fail(e);
+  return {};
+}
+
+std::string set_limits(layout const& l, group const& g, limits const& lim) {
+  auto fail = [](std::string e) { return e; };
   if (lim.memory_bytes) {
     if (g.memory_dir.empty()) return fail("no memory cgroup controller is available");
     std::string v = std::to_string(*lim.memory_bytes);

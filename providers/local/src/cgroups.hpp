@@ -59,6 +59,9 @@ support can(layout const& l);
 /// Creates the cgroups of sandbox `id` and writes `lim`. On failure returns a message naming
 /// the file and errno's text and removes what it made.
 std::string create(layout const& l, std::string const& id, limits const& lim, group& out);
+/// Writes `lim` into the group's files (memory, pids, cpu). Used by create() and when a warm
+/// sandbox is claimed (its group was made with the default limits). "" or a message.
+std::string set_limits(layout const& l, group const& g, limits const& lim);
 /// Writes `pid` into every cgroup.procs. Returns an error message or "".
 std::string attach(group const& g, pid_t pid);
 /// Moves the calling (single-threaded) process into the group's v1 cgroups (`enter`) or back

@@ -26,7 +26,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <thread>
 
 #ifndef SBX_SUPERVISOR_BUILD_PATH
@@ -38,15 +40,22 @@
 
 namespace sbx {
 
+namespace local_impl {
+struct warm_pool;
+}
+
 struct local::state {
   config cfg;
   local_impl::store_paths paths;
   local_impl::host_info host;
+  std::unique_ptr<local_impl::warm_pool> pool;  // last: stopped (and its threads joined) first
+  ~state();
 };
 
 namespace local_impl {
 
 struct access {
+  using state = local::state;
   static local::state& of(local const& p) { return *p.state_; }
 };
 
@@ -258,6 +267,224 @@ using json = nlohmann::json;
 namespace fs = std::filesystem;
 }  // namespace
 
+namespace local_impl {
+
+// Starts a supervisor for `cfg` (create()'s JSON without id and dir) and waits until the
+// sandbox is ready. The caller fills in labels, created and session.
+result<std::shared_ptr<connection>> launch(access::state& st, json cfg) {
+  bool privileged = st.host.privileged;
+  SBX_TRY(bpf, seccomp_program());
+  auto const& sup = st.cfg.supervisor_path;
+  if (::access(sup.c_str(), X_OK) != 0)
+    return err(error_kind::create_failed, fmt::format("supervisor binary {} is not executable: {}", sup, errno_text()));
+
+  ensure_dir(st.paths.root, 0711);
+  ensure_dir(st.paths.sandboxes(), 0711);
+  std::string id = random_id();
+  fs::path dir = st.paths.sandbox(id);
+  if (::mkdir(dir.c_str(), 0711) != 0)
+    return err(error_kind::create_failed, fmt::format("mkdir {} failed: {}", dir.string(), errno_text()));
+  ::chmod(dir.c_str(), 0711);
+  unique_fd lock(::open((dir / "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!lock || ::flock(lock.get(), LOCK_EX) != 0) {
+    int e = errno;
+    fsu::remove_tree(dir);
+    return err(error_kind::create_failed, fmt::format("lock file in {} failed: {}", dir.string(), errno_text(e)));
+  }
+
+  cfg["id"] = id;
+  cfg["dir"] = dir.string();
+  if (cfg.value("hostname", json(nullptr)).is_null()) cfg["hostname"] = id;
+
+  int sp[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) {
+    fsu::remove_tree(dir);
+    return err(error_kind::create_failed, fmt::format("socketpair failed: {}", errno_text()));
+  }
+  unique_fd mine(sp[0]), theirs(sp[1]);
+  // Above 4 so that the dup2s below never meet their own target (which would keep CLOEXEC).
+  unique_fd theirs_hi(::fcntl(theirs.get(), F_DUPFD_CLOEXEC, 10)), lock_hi(::fcntl(lock.get(), F_DUPFD_CLOEXEC, 10));
+
+  // posix_spawn (vfork + execve) is async-signal-safe from a multithreaded host and does not
+  // copy its page tables; the supervisor forks once more on its own and runs in its own session.
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, theirs_hi.get(), 3);
+  posix_spawn_file_actions_adddup2(&fa, lock_hi.get(), 4);
+  posix_spawnattr_init(&at);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&at, &none);
+  posix_spawnattr_setsigdefault(&at, &all);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  char const* argv[] = {sup.c_str(), nullptr};
+  char const* envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", nullptr};
+  pid_t pid = -1;
+  int rc = ::posix_spawn(&pid, sup.c_str(), &fa, &at, const_cast<char* const*>(argv), const_cast<char* const*>(envp));
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  theirs.reset();
+  theirs_hi.reset();
+  lock_hi.reset();
+  lock.reset();
+  if (rc != 0) {
+    fsu::remove_tree(dir);
+    return err(error_kind::create_failed, fmt::format("starting the supervisor {} failed: {}", sup, errno_text(rc)));
+  }
+  std::string cfg_text = cfg.dump();
+  wire::header h{wire::type::hello, 0, 0, 0};
+  int s1 = wire::send(mine.get(), h, cfg_text);
+  int s2 = wire::send(mine.get(), h, bpf);
+  int status;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+  if (s1 || s2) {
+    fsu::remove_tree(dir);
+    return err(error_kind::create_failed, fmt::format("sending the config to the supervisor failed: {}", errno_text(s1 ? s1 : s2)));
+  }
+
+  pollfd p{mine.get(), POLLIN, 0};
+  if (::poll(&p, 1, 60000) <= 0) {
+    fsu::remove_tree(dir);
+    return err(error_kind::create_failed, "the supervisor did not report within 60 s", id);
+  }
+  char buf[4096];
+  std::string text;
+  std::vector<int> fds;
+  wire::header rep{};
+  rc = wire::recv(mine.get(), rep, &text, &fds, buf, sizeof buf);
+  if (rc != 0) {
+    for (int fd : fds) ::close(fd);
+    if (probe(dir) != liveness::alive) fsu::remove_tree(dir);
+    return err(error_kind::create_failed, "the supervisor exited before the sandbox was ready", id);
+  }
+  if (rep.kind == wire::type::error) {
+    for (int fd : fds) ::close(fd);
+    // The supervisor cleaned up after itself; the dir goes once it has exited.
+    for (int i = 0; i < 200 && probe(dir) == liveness::alive; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    fsu::remove_tree(dir);
+    error_kind k = static_cast<error_kind>(rep.code);
+    return err(k, text, id);
+  }
+  if (fds.empty()) return err(error_kind::internal, "the supervisor's ready message carried no exec channel", id);
+
+  auto c = std::make_shared<connection>();
+  c->id = id;
+  c->dir = dir;
+  c->ctl = std::move(mine);
+  c->chan = unique_fd(fds[0]);
+  for (std::size_t i = 1; i < fds.size(); ++i) ::close(fds[i]);
+  c->view = {id, static_cast<pid_t>(rep.a), privileged ? shifted_base : ::geteuid(), privileged ? shifted_base : ::getegid(), dir};
+  json s = read_json(dir / "state.json");
+  c->group = group_from(s.value("cgroup", json::object()));
+  return c;
+}
+
+// Warm sandboxes of one shape (the default image, no volumes, blocked network, default
+// limits), kept ready by background threads and claimed by create(). Each one is a session
+// sandbox owned by this process: if the process dies, they die (and leave nothing, like any
+// session sandbox). The network engine needs nothing from the fresh path that a claimed
+// sandbox lacks: create() runs net::start on either, after the claim.
+struct warm_pool {
+  access::state& st;
+  std::size_t size;
+  json shape;  // create()'s config of a warm sandbox
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::shared_ptr<connection>> ready;
+  std::size_t inflight = 0;
+  bool stopping = false;
+  std::vector<std::thread> workers;
+  std::once_flag started;
+
+  warm_pool(access::state& s, std::size_t n, json sh) : st(s), size(n), shape(std::move(sh)) {}
+  // At the first create(), not when the provider is made: a provider that never creates a
+  // sandbox (or a temporary one) starts none.
+  void start() {
+    std::call_once(started, [this] {
+      // Fills run concurrently: much of a create is waiting on the kernel (RCU grace
+      // periods, ext4), not CPU.
+      std::size_t w = std::min<std::size_t>(size, 3);
+      for (std::size_t i = 0; i < w; ++i) workers.emplace_back([this] { fill(); });
+    });
+  }
+  ~warm_pool() {
+    {
+      std::lock_guard lk(mu);
+      stopping = true;
+    }
+    cv.notify_all();
+    for (auto& t : workers) t.join();
+    ready.clear();  // closing the owner connections kills them
+  }
+
+  void fill() {
+    std::unique_lock lk(mu);
+    int failures = 0;
+    while (!stopping) {
+      if (ready.size() + inflight >= size) {
+        cv.wait(lk);
+        continue;
+      }
+      ++inflight;
+      lk.unlock();
+      json cfg = shape;
+      cfg["created_ms"] = to_ms(std::chrono::system_clock::now());
+      auto c = launch(st, std::move(cfg));
+      lk.lock();
+      --inflight;
+      if (c) {
+        failures = 0;
+        ready.push_back(std::move(c).value());
+      } else {
+        // Back off (create() makes fresh sandboxes meanwhile and reports the real error).
+        cv.notify_all();
+        ++failures;
+        cv.wait_for(lk, std::chrono::milliseconds(std::min(5000, 50 << std::min(failures, 6))), [&] { return stopping; });
+        continue;
+      }
+      cv.notify_all();
+    }
+  }
+
+  // A ready warm sandbox, claimed for `cfg` (create()'s config), or null: none is ready or
+  // coming, or claiming failed (the caller then makes a fresh one).
+  std::shared_ptr<connection> claim(json const& cfg) {
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      std::shared_ptr<connection> c;
+      {
+        std::unique_lock lk(mu);
+        // One that is being made is nearer to ready than one we would start now.
+        cv.wait(lk, [&] { return stopping || !ready.empty() || inflight == 0; });
+        if (ready.empty()) return nullptr;
+        c = std::move(ready.front());
+        ready.pop_front();
+      }
+      cv.notify_all();  // refill
+      json req = {{"labels", cfg.at("labels")},   {"lifetime_ms", cfg.at("lifetime_ms")}, {"created_ms", cfg.at("created_ms")},
+                  {"memory", cfg.at("memory")},   {"cpus", cfg.at("cpus")},               {"pids_max", cfg.at("pids_max")},
+                  {"env", cfg.at("env")}};
+      std::lock_guard lk(c->ctl_mu);
+      wire::header h{wire::type::claim, 0, 0, 0};
+      if (wire::send(c->ctl.get(), h, req.dump()) != 0) continue;
+      char buf[4096];
+      std::string text;
+      std::vector<int> fds;
+      wire::header rep{};
+      int rc = wire::recv(c->ctl.get(), rep, &text, &fds, buf, sizeof buf);
+      for (int fd : fds) ::close(fd);
+      if (rc != 0 || rep.kind != wire::type::ok) continue;  // it died or refused: dropping it kills it
+      return c;
+    }
+    return nullptr;
+  }
+};
+
+}  // namespace local_impl
+
+local::state::~state() = default;
+
 local::local() : local(config{}) {}
 
 local::local(config c) : state_(std::make_shared<state>()) {
@@ -267,6 +494,40 @@ local::local(config c) : state_(std::make_shared<state>()) {
   state_->cfg = std::move(c);
   state_->paths.root = state_->cfg.state_dir;
   state_->host = detect_host();
+  std::size_t warm = 0;
+  if (state_->cfg.warm_pool) warm = *state_->cfg.warm_pool;
+  else if (char const* e = ::getenv("SBX_WARM_POOL"); e && *e) warm = static_cast<std::size_t>(std::strtoul(e, nullptr, 10));
+  state_->cfg.warm_pool = warm;
+  if (warm > 0 && state_->host.userns && ::access(state_->cfg.supervisor_path.c_str(), X_OK) == 0) {
+    auto const& host = state_->host;
+    bool privileged = host.privileged;
+    struct stat sti;
+    auto const& img = state_->cfg.default_image;
+    if (::stat(img.c_str(), &sti) == 0 && S_ISDIR(sti.st_mode)) {
+      json shape = {
+          {"hostname", nullptr},
+          {"lifetime_ms", 0},
+          {"labels", json::object()},
+          {"env", json::array()},
+          {"lowers", json::array({{{"path", fs::weakly_canonical(img).string()}, {"idmap", privileged}}})},
+          {"volumes", json::array()},
+          {"memory", 0},
+          {"cpus", 0.0},
+          {"pids_max", 1024},
+          {"disk_bytes", 0},
+          {"privileged", privileged},
+          {"cgroups", host.limits.pids || host.limits.memory},
+          {"root_uid", privileged ? shifted_base : ::geteuid()},
+          {"root_gid", privileged ? shifted_base : ::getegid()},
+          {"host_uid", ::geteuid()},
+          {"host_gid", ::getegid()},
+          {"id_count", shifted_count},
+          {"cap_last", host.cap_last},
+          {"pooled", true},
+      };
+      state_->pool = std::make_unique<local_impl::warm_pool>(*state_, warm, std::move(shape));
+    }
+  }
 }
 
 local::config const& local::configuration() const noexcept { return state_->cfg; }
@@ -355,25 +616,6 @@ result<local::handle> local::create(common_request const& r, options const& o) {
     volumes.push_back({{"src", data.string()}, {"dst", v.mount_path}, {"ro", v.readonly}});
   }
 
-  SBX_TRY(bpf, seccomp_program());
-  auto const& sup = st.cfg.supervisor_path;
-  if (::access(sup.c_str(), X_OK) != 0)
-    return err(error_kind::create_failed, fmt::format("supervisor binary {} is not executable: {}", sup, errno_text()));
-
-  ensure_dir(st.paths.root, 0711);
-  ensure_dir(st.paths.sandboxes(), 0711);
-  std::string id = random_id();
-  fs::path dir = st.paths.sandbox(id);
-  if (::mkdir(dir.c_str(), 0711) != 0)
-    return err(error_kind::create_failed, fmt::format("mkdir {} failed: {}", dir.string(), errno_text()));
-  ::chmod(dir.c_str(), 0711);
-  unique_fd lock(::open((dir / "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (!lock || ::flock(lock.get(), LOCK_EX) != 0) {
-    int e = errno;
-    fsu::remove_tree(dir);
-    return err(error_kind::create_failed, fmt::format("lock file in {} failed: {}", dir.string(), errno_text(e)));
-  }
-
   auto now = std::chrono::system_clock::now();
   std::vector<std::string> env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root",
                                   "LANG=C.UTF-8", "TERM=xterm"};
@@ -384,9 +626,7 @@ result<local::handle> local::create(common_request const& r, options const& o) {
   env.insert(env.end(), net_plan.env.begin(), net_plan.env.end());  // proxy, CA and secret placeholder vars
   bool privileged = host.privileged;
   json cfg = {
-      {"id", id},
-      {"dir", dir.string()},
-      {"hostname", o.hostname.value_or(id)},
+      {"hostname", o.hostname ? json(*o.hostname) : json(nullptr)},
       {"lifetime_ms", r.lifetime ? r.lifetime->count() : 0},
       {"created_ms", to_ms(now)},
       {"labels", r.labels},
@@ -407,91 +647,18 @@ result<local::handle> local::create(common_request const& r, options const& o) {
       {"cap_last", host.cap_last},
   };
 
-  int sp[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) {
-    fsu::remove_tree(dir);
-    return err(error_kind::create_failed, fmt::format("socketpair failed: {}", errno_text()));
+  // A warm sandbox when the request fits the pool's shape, else a fresh one.
+  std::shared_ptr<connection> c;
+  if (st.pool) st.pool->start();
+  if (st.pool && volumes.empty() && !o.hostname && !o.disk_bytes && lowers == st.pool->shape.at("lowers"))
+    c = st.pool->claim(cfg);
+  if (!c) {
+    SBX_TRY(fresh, launch(st, std::move(cfg)));
+    c = std::move(fresh);
   }
-  unique_fd mine(sp[0]), theirs(sp[1]);
-  // Above 4 so that the dup2s below never meet their own target (which would keep CLOEXEC).
-  unique_fd theirs_hi(::fcntl(theirs.get(), F_DUPFD_CLOEXEC, 10)), lock_hi(::fcntl(lock.get(), F_DUPFD_CLOEXEC, 10));
-
-  // posix_spawn (vfork + execve) is async-signal-safe from a multithreaded host and does not
-  // copy its page tables; the supervisor forks once more on its own and runs in its own session.
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t at;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, theirs_hi.get(), 3);
-  posix_spawn_file_actions_adddup2(&fa, lock_hi.get(), 4);
-  posix_spawnattr_init(&at);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&at, &none);
-  posix_spawnattr_setsigdefault(&at, &all);
-  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  char const* argv[] = {sup.c_str(), nullptr};
-  char const* envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", nullptr};
-  pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, sup.c_str(), &fa, &at, const_cast<char* const*>(argv), const_cast<char* const*>(envp));
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&at);
-  theirs.reset();
-  theirs_hi.reset();
-  lock_hi.reset();
-  lock.reset();
-  if (rc != 0) {
-    fsu::remove_tree(dir);
-    return err(error_kind::create_failed, fmt::format("starting the supervisor {} failed: {}", sup, errno_text(rc)));
-  }
-  std::string cfg_text = cfg.dump();
-  wire::header h{wire::type::hello, 0, 0, 0};
-  int s1 = wire::send(mine.get(), h, cfg_text);
-  int s2 = wire::send(mine.get(), h, bpf);
-  int status;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-  if (s1 || s2) {
-    fsu::remove_tree(dir);
-    return err(error_kind::create_failed, fmt::format("sending the config to the supervisor failed: {}", errno_text(s1 ? s1 : s2)));
-  }
-
-  pollfd p{mine.get(), POLLIN, 0};
-  if (::poll(&p, 1, 60000) <= 0) {
-    fsu::remove_tree(dir);
-    return err(error_kind::create_failed, "the supervisor did not report within 60 s", id);
-  }
-  char buf[4096];
-  std::string text;
-  std::vector<int> fds;
-  wire::header rep{};
-  rc = wire::recv(mine.get(), rep, &text, &fds, buf, sizeof buf);
-  if (rc != 0) {
-    for (int fd : fds) ::close(fd);
-    if (probe(dir) != liveness::alive) fsu::remove_tree(dir);
-    return err(error_kind::create_failed, "the supervisor exited before the sandbox was ready", id);
-  }
-  if (rep.kind == wire::type::error) {
-    for (int fd : fds) ::close(fd);
-    // The supervisor cleaned up after itself; the dir goes once it has exited.
-    for (int i = 0; i < 200 && probe(dir) == liveness::alive; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    fsu::remove_tree(dir);
-    error_kind k = static_cast<error_kind>(rep.code);
-    return err(k, text, id);
-  }
-  if (fds.empty()) return err(error_kind::internal, "the supervisor's ready message carried no exec channel", id);
-
-  auto c = std::make_shared<connection>();
-  c->id = id;
-  c->dir = dir;
-  c->ctl = std::move(mine);
-  c->chan = unique_fd(fds[0]);
-  for (std::size_t i = 1; i < fds.size(); ++i) ::close(fds[i]);
-  c->view = {id, static_cast<pid_t>(rep.a), privileged ? shifted_base : ::geteuid(), privileged ? shifted_base : ::getegid(), dir};
   c->labels = r.labels;
   c->created = now;
   c->session = !r.lifetime;
-  json s = read_json(dir / "state.json");
-  c->group = group_from(s.value("cgroup", json::object()));
   auto made = make_handle(std::move(c));
   if (auto n = net::start(*this, made, net_plan); !n) {  // the network engine, before any command runs
     (void)kill(made);

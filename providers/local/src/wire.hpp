@@ -32,10 +32,12 @@ namespace sbx::local_impl::wire {
 enum class type : std::uint32_t {
   // control requests
   hello = 1, info, extend, kill, pause, resume,
+  claim,  ///< the owner takes a warm (pooled) sandbox: JSON {labels, lifetime_ms, created_ms, memory, cpus, pids_max, env}
   // control replies
   ok = 16, error, ready,
   // supervisor -> agent
   channel = 32,
+  set_env,  ///< payload: NUL-terminated KEY=VALUE strings, the base environment from now on; the agent replies ok
   // agent -> supervisor
   agent_ready = 48, agent_failed,
   // channel

@@ -108,6 +108,7 @@ struct config {
   std::uint64_t disk_bytes = 0;
   bool privileged = true;
   bool want_cgroups = true;
+  bool pooled = false;  // a warm sandbox: invisible to list and connect until its owner claims it
   uid_t root_uid = 0, host_uid = 0;
   gid_t root_gid = 0, host_gid = 0;
   std::uint32_t id_count = 65536;
@@ -569,11 +570,24 @@ struct agent {
           case kind::ctl: {
             wire::header h{};
             std::vector<int> got;
-            int r = wire::recv(fd, h, nullptr, &got, buf.data(), buf.size());
+            std::string env_msg;
+            int r = wire::recv(fd, h, &env_msg, &got, buf.data(), buf.size());
             if (r != 0) _exit(0);  // the supervisor is gone
             if (h.kind == wire::type::channel && !got.empty()) {
               add(got[0], kind::channel);
               for (std::size_t k = 1; k < got.size(); ++k) ::close(got[k]);
+            } else if (h.kind == wire::type::set_env) {
+              // A warm sandbox claimed for a request: its environment from now on.
+              for (int x : got) ::close(x);
+              base_env.clear();
+              for (std::size_t p = 0; p < env_msg.size();) {
+                std::size_t e = env_msg.find('\0', p);
+                if (e == std::string::npos) e = env_msg.size();
+                if (e > p) base_env.emplace_back(env_msg, p, e - p);
+                p = e + 1;
+              }
+              wire::header ok{wire::type::ok, 0, 0, 0};
+              wire::send(fd, ok);
             } else {
               for (int x : got) ::close(x);
             }
@@ -629,7 +643,8 @@ struct supervisor {
 
   void write_state(bool ready = true) {
     json s;
-    s["ready"] = ready;
+    s["ready"] = ready && !cfg.pooled;
+    s["pooled"] = cfg.pooled;
     s["id"] = cfg.id;
     s["supervisor_pid"] = ::getpid();
     s["init_pid"] = init;
@@ -681,6 +696,7 @@ struct supervisor {
     cfg.host_gid = j.at("host_gid");
     cfg.id_count = j.at("id_count");
     cfg.cap_last = j.at("cap_last");
+    cfg.pooled = j.value("pooled", false);
     // The seccomp program, precompiled by the library, as raw sock_filter records.
     if (wire::recv(creator, h, &payload, nullptr, buf.data(), buf.size()) != 0) _exit(2);
     cfg.bpf.resize(payload.size() / sizeof(sock_filter));
@@ -914,10 +930,51 @@ struct supervisor {
     _exit(0);
   }
 
+  // The owner takes this warm sandbox for a request: the request's limits go into its
+  // cgroups, its environment into the agent, its labels and lifetime into our state, and from
+  // now on list and connect see it. Until then it was exactly a fresh sandbox that had run
+  // nothing, with the default limits.
+  void claim(int fd, wire::header const& h) {
+    (void)h;
+    if (!cfg.pooled || fd != owner) return reply_error(fd, kind_invalid_request, "claim: sandbox " + cfg.id + " is not a warm sandbox of this client");
+    json j = json::parse(claim_payload, nullptr, false);
+    if (!j.is_object()) return reply_error(fd, kind_internal, "claim: malformed request");
+    cg::limits lim;
+    if (j.value("memory", std::uint64_t{0})) lim.memory_bytes = j.value("memory", std::uint64_t{0});
+    if (j.value("cpus", 0.0) > 0) lim.cpus = j.value("cpus", 0.0);
+    lim.pids_max = j.value("pids_max", std::uint32_t{1024});
+    if (!group.dirs.empty())
+      if (auto e = cg::set_limits(layout, group, lim); !e.empty()) return reply_error(fd, kind_create_failed, e);
+    cfg.limits = lim;
+    std::string env_payload;
+    for (auto const& e : j.at("env")) wire::put_string(env_payload, e.get<std::string>());
+    wire::header se{wire::type::set_env, 0, 0, 0};
+    if (wire::send(agent_sock, se, env_payload) != 0) return reply_error(fd, kind_create_failed, "claim: the sandbox's init is gone");
+    pollfd p{agent_sock, POLLIN, 0};
+    wire::header ack{};
+    if (::poll(&p, 1, 10000) <= 0 || wire::recv(agent_sock, ack, nullptr, nullptr, buf.data(), buf.size()) != 0 ||
+        ack.kind != wire::type::ok)
+      return reply_error(fd, kind_create_failed, "claim: the sandbox's init did not take the environment");
+    cfg.env = j.at("env").get<std::vector<std::string>>();
+    cfg.labels = j.value("labels", json::object());
+    cfg.created_ms = j.value("created_ms", now_ms());
+    cfg.lifetime_ms = j.value("lifetime_ms", std::int64_t{0});
+    if (cfg.lifetime_ms > 0) {
+      expires_ms = cfg.created_ms + cfg.lifetime_ms;
+      if (timer < 0) timer = ::timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
+      arm_timer();
+    }
+    cfg.pooled = false;
+    write_state();
+    wire::header ok{wire::type::ok, 0, init, expires_ms};
+    wire::send(fd, ok);
+  }
+  std::string claim_payload;
+
   void handle(int fd) {
     wire::header h{};
     std::vector<int> got;
-    int r = wire::recv(fd, h, nullptr, &got, buf.data(), buf.size());
+    int r = wire::recv(fd, h, &claim_payload, &got, buf.data(), buf.size());
     for (int x : got) ::close(x);
     if (r != 0) {
       bool was_owner = fd == owner;
@@ -930,7 +987,9 @@ struct supervisor {
       return;
     }
     wire::header ok{wire::type::ok, 0, 0, 0};
+    if (cfg.pooled && fd != owner) return reply_error(fd, kind_not_found, "no sandbox " + cfg.id);
     switch (h.kind) {
+      case wire::type::claim: return claim(fd, h);
       case wire::type::hello: {
         int ch = new_channel();
         ok.a = init;

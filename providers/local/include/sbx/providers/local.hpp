@@ -42,6 +42,13 @@ class local {
     std::string default_image;
     /// The supervisor binary. Empty: $SBX_SUPERVISOR, else next to the library's install.
     std::string supervisor_path;
+    /// Warm sandboxes kept ready by this provider (0: none; unset: $SBX_WARM_POOL, else 0).
+    /// create() claims one when the request fits their shape (the default image, no volumes,
+    /// snapshot, hostname or disk_bytes) and applies its limits, environment, labels and
+    /// lifetime; the pool refills in the background. A claimed sandbox is one that has run
+    /// nothing: its own id and hostname, fresh upper dir, its own cgroups. Warm sandboxes are
+    /// not listed, and die with this process like session sandboxes.
+    std::optional<std::size_t> warm_pool;
   };
 
   /// Per-request options of the local provider.
