@@ -130,6 +130,9 @@ struct connection::impl : std::enable_shared_from_this<connection::impl> {
       if (ec) return self->handshake_done.set_value(ec);
       self->lowest().async_connect(rs, [self](beast::error_code ec, tcp::endpoint) {
         if (ec) return self->handshake_done.set_value(ec);
+        // Requests are small and latency-bound: no Nagle delay.
+        beast::error_code ignored;
+        self->lowest().socket().set_option(tcp::no_delay(true), ignored);
         if (self->tls) {
           if (!SSL_set_tlsext_host_name(self->tls->next_layer().native_handle(), self->url.host.c_str()))
             return self->handshake_done.set_value(beast::error_code(static_cast<int>(::ERR_get_error()),

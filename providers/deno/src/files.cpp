@@ -185,11 +185,19 @@ result<void> deno::read_file(handle const& h, std::string_view path, byte_sink s
 result<void> deno::write_file(handle const& h, std::string_view path, std::string_view data, write_options const& o) {
   SBX_TRYV(check_path(path, "write_file"));
   SBX_TRY(s, live(h));
-  if (o.create_parents) SBX_TRYV(make_parents(*s, path));
   if (data.size() <= inline_limit) {
-    SBX_TRYV(s->call("writeFile", {{"path", path}, {"options", write_opts(o)}, {"content", jh::base64_encode(data)}}));
+    // Write first and create the parents only when they are missing: one round trip in the
+    // common case instead of two.
+    json params = {{"path", path}, {"options", write_opts(o)}, {"content", jh::base64_encode(data)}};
+    auto w = s->call("writeFile", params);
+    if (!w && w.error().kind() == error_kind::not_found && o.create_parents) {
+      SBX_TRYV(make_parents(*s, path));
+      w = s->call("writeFile", std::move(params));
+    }
+    if (!w) return w.error();
     return success();
   }
+  if (o.create_parents) SBX_TRYV(make_parents(*s, path));
   std::size_t at = 0;
   return write_streamed(*s, path, [&](std::span<char> buf) -> result<std::size_t> {
     auto n = std::min(buf.size(), data.size() - at);
