@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -670,6 +671,74 @@ TEST(local_runtime, unprivileged_mode_works_with_what_is_available) {
   EXPECT_THAT(got, HasSubstr("memory: unsupported\n"));
   EXPECT_THAT(got, HasSubstr("0\nhi\n1\n"));
   EXPECT_THAT(got, HasSubstr("killed\n"));
+}
+
+// A sandbox claimed from a warm pool is one made for the request: its id as hostname, the
+// requested environment, limits, labels and lifetime, an empty upper dir, cgroups of its own;
+// and warm sandboxes are neither listed nor connectable.
+TEST(local_runtime, a_warm_pool_sandbox_is_made_for_its_request) {
+  SBX_REQUIRE_LOCAL();
+  if (::geteuid() != 0) GTEST_SKIP() << "the limits checked here need root";
+  local::config cfg = local_config();
+  cfg.warm_pool = 2;
+  client<local> pooled{local(cfg)};
+  auto first = pooled.create();  // starts the pool
+  ASSERT_THAT(first, succeeds());
+  auto dir = std::filesystem::path(cfg.state_dir) / "sandboxes";
+  auto warm_ids = [&] {
+    std::vector<std::string> ids;
+    std::error_code ec;
+    for (auto const& e : std::filesystem::directory_iterator(dir, ec)) {
+      std::ifstream in(e.path() / "state.json");
+      std::string s((std::istreambuf_iterator<char>(in)), {});
+      if (s.find("\"pooled\":true") != std::string::npos && s.find("\"init_pid\":-1") == std::string::npos)
+        ids.push_back(e.path().filename());
+    }
+    return ids;
+  };
+  ASSERT_TRUE(eventually([&] { return warm_ids().size() >= 2; }, 30s)) << "the pool did not fill";
+  auto warm = warm_ids();
+  for (auto const& id : warm) {
+    EXPECT_FALSE(listed(id)) << id;
+    EXPECT_THAT(local_client().connect(id), fails_with(error_kind::not_found)) << id;
+  }
+  auto b_r = pooled.create(request<local>{}.memory("96 MiB").cpus(0.5).env("FROM_REQUEST", "w1").label("pool", "yes").timeout("5m"));
+  ASSERT_THAT(b_r, succeeds());
+  auto b = std::move(b_r).value();
+  EXPECT_TRUE(std::find(warm.begin(), warm.end(), b.id()) != warm.end()) << b.id() << " was not claimed from the pool";
+  EXPECT_EQ(run(b, {"hostname"}).stdout_data, b.id() + "\n");
+  EXPECT_EQ(run(b, {"sh", "-c", "echo $FROM_REQUEST:$HOME"}).stdout_data, "w1:/root\n");
+  // Its upper dir holds what a fresh sandbox's holds (the mount points its setup made), no more.
+  auto upper_of = [&](std::string const& id) {
+    std::set<std::string> names;
+    std::error_code ec;
+    auto up = dir / id / "upper";
+    for (auto it = std::filesystem::recursive_directory_iterator(up, ec); it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+      names.insert(std::filesystem::relative(it->path(), up).string());
+    return names;
+  };
+  EXPECT_EQ(upper_of(b.id()), upper_of(first.value().id()));
+  std::ifstream st(dir / b.id() / "state.json");
+  std::string s((std::istreambuf_iterator<char>(st)), {});
+  EXPECT_THAT(s, HasSubstr("\"ready\":true"));
+  EXPECT_THAT(s, HasSubstr("\"pooled\":false"));
+  auto mem = s.find("\"memory\":\"");
+  ASSERT_NE(mem, std::string::npos);
+  std::string memdir = s.substr(mem + 10, s.find('"', mem + 10) - mem - 10);
+  std::ifstream lim(memdir + "/memory.limit_in_bytes");
+  std::uint64_t bytes = 0;
+  lim >> bytes;
+  EXPECT_EQ(bytes, std::uint64_t{96} << 20);
+  auto l = local_client().list({{"pool", "yes"}});
+  ASSERT_THAT(l, succeeds());
+  ASSERT_EQ(l.value().size(), 1u);
+  EXPECT_EQ(l.value()[0].id, b.id());
+  EXPECT_TRUE(l.value()[0].expires.has_value());
+  // The memory limit is enforced like on a fresh sandbox.
+  auto r = run(b, {"python3", "-c", "b = b'x' * (300 << 20); print('survived')"});
+  EXPECT_EQ(r.exit_code, 137);
+  EXPECT_TRUE(r.oom_killed);
+  EXPECT_THAT(b.kill(), succeeds());
 }
 
 TEST(local_runtime, host_report_names_what_was_detected) {

@@ -269,6 +269,11 @@ namespace fs = std::filesystem;
 
 namespace local_impl {
 
+// What every sandbox's environment starts from (nothing comes from the host's).
+std::vector<std::string> default_env() {
+  return {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8", "TERM=xterm"};
+}
+
 // Starts a supervisor for `cfg` (create()'s JSON without id and dir) and waits until the
 // sandbox is ready. The caller fills in labels, created and session.
 result<std::shared_ptr<connection>> launch(access::state& st, json cfg) {
@@ -508,7 +513,7 @@ local::local(config c) : state_(std::make_shared<state>()) {
           {"hostname", nullptr},
           {"lifetime_ms", 0},
           {"labels", json::object()},
-          {"env", json::array()},
+          {"env", default_env()},
           {"lowers", json::array({{{"path", fs::weakly_canonical(img).string()}, {"idmap", privileged}}})},
           {"volumes", json::array()},
           {"memory", 0},
@@ -617,8 +622,7 @@ result<local::handle> local::create(common_request const& r, options const& o) {
   }
 
   auto now = std::chrono::system_clock::now();
-  std::vector<std::string> env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root",
-                                  "LANG=C.UTF-8", "TERM=xterm"};
+  std::vector<std::string> env = default_env();
   for (auto const& [k, v] : r.env) {
     std::erase_if(env, [&](std::string const& e) { return e.compare(0, k.size() + 1, k + "=") == 0; });
     env.push_back(k + "=" + v);

@@ -943,19 +943,24 @@ struct supervisor {
     if (j.value("memory", std::uint64_t{0})) lim.memory_bytes = j.value("memory", std::uint64_t{0});
     if (j.value("cpus", 0.0) > 0) lim.cpus = j.value("cpus", 0.0);
     lim.pids_max = j.value("pids_max", std::uint32_t{1024});
-    if (!group.dirs.empty())
+    // Only what differs from the warm sandbox's defaults is written.
+    bool same = lim.memory_bytes == cfg.limits.memory_bytes && lim.cpus == cfg.limits.cpus && lim.pids_max == cfg.limits.pids_max;
+    if (!group.dirs.empty() && !same)
       if (auto e = cg::set_limits(layout, group, lim); !e.empty()) return reply_error(fd, kind_create_failed, e);
     cfg.limits = lim;
-    std::string env_payload;
-    for (auto const& e : j.at("env")) wire::put_string(env_payload, e.get<std::string>());
-    wire::header se{wire::type::set_env, 0, 0, 0};
-    if (wire::send(agent_sock, se, env_payload) != 0) return reply_error(fd, kind_create_failed, "claim: the sandbox's init is gone");
-    pollfd p{agent_sock, POLLIN, 0};
-    wire::header ack{};
-    if (::poll(&p, 1, 10000) <= 0 || wire::recv(agent_sock, ack, nullptr, nullptr, buf.data(), buf.size()) != 0 ||
-        ack.kind != wire::type::ok)
-      return reply_error(fd, kind_create_failed, "claim: the sandbox's init did not take the environment");
-    cfg.env = j.at("env").get<std::vector<std::string>>();
+    auto env = j.at("env").get<std::vector<std::string>>();
+    if (env != cfg.env) {
+      std::string env_payload;
+      for (auto const& e : env) wire::put_string(env_payload, e);
+      wire::header se{wire::type::set_env, 0, 0, 0};
+      if (wire::send(agent_sock, se, env_payload) != 0) return reply_error(fd, kind_create_failed, "claim: the sandbox's init is gone");
+      pollfd p{agent_sock, POLLIN, 0};
+      wire::header ack{};
+      if (::poll(&p, 1, 10000) <= 0 || wire::recv(agent_sock, ack, nullptr, nullptr, buf.data(), buf.size()) != 0 ||
+          ack.kind != wire::type::ok)
+        return reply_error(fd, kind_create_failed, "claim: the sandbox's init did not take the environment");
+      cfg.env = std::move(env);
+    }
     cfg.labels = j.value("labels", json::object());
     cfg.created_ms = j.value("created_ms", now_ms());
     cfg.lifetime_ms = j.value("lifetime_ms", std::int64_t{0});
