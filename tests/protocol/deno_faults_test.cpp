@@ -160,6 +160,16 @@ TEST_F(deno_faults, exec_deadline_holds_when_the_server_stops_answering) {
   EXPECT_LT(clock::now() - t0, 5s);
 }
 
+TEST_F(deno_faults, exec_deadline_holds_when_the_server_answers_nothing_but_pings) {
+  auto c = make_client();
+  auto box = make(c);
+  inject([](auto& f) { f.stop_answering_methods = {"*"}; });
+  auto t0 = clock::now();
+  EXPECT_THAT(box.exec(exec_request({"true"}).with_timeout(1500ms)), fails_with(error_kind::timeout));
+  EXPECT_LT(clock::now() - t0, 5s) << "neither the spawn nor the kill after the deadline may wait longer";
+  deno_test_server()->set_faults({});
+}
+
 TEST_F(deno_faults, a_server_gone_silent_even_to_pings_is_connection) {
   auto c = make_client([](deno::config& cfg) { cfg.idle_timeout = 3s; });
   auto box = make(c);

@@ -45,7 +45,7 @@ struct started {
 };
 
 result<started> start_process(session& s, exec_request const& r, bool want_stdin, std::string_view method = "spawn",
-                              json extra = {}) {
+                              json extra = {}, deadline by = std::nullopt) {
   started p;
   if (want_stdin) {
     SBX_TRY(sid, s.open_upload());
@@ -58,7 +58,10 @@ result<started> start_process(session& s, exec_request const& r, bool want_stdin
   } else {
     params = std::move(extra);
   }
-  auto res = s.call(method, std::move(params));
+  // The call's own deadline bounds starting it too, not only waiting for it.
+  auto start_by = s.default_deadline();
+  if (by && *by < *start_by) start_by = by;
+  auto res = s.call(method, std::move(params), start_by);
   if (!res) {
     if (p.in) (void)s.upload_end(*p.in);
     auto e = res.error();
@@ -80,11 +83,11 @@ result<started> start_process(session& s, exec_request const& r, bool want_stdin
   return p;
 }
 
-result<void> kill_pid(session& s, std::int64_t pid, int sig) {
+result<void> kill_pid(session& s, std::int64_t pid, int sig, deadline by = std::nullopt) {
   std::string_view name = signal_name(sig);
   json params = {{"pid", pid}};
   if (!name.empty()) params["signal"] = name;
-  auto r = s.call("processKill", std::move(params));
+  auto r = s.call("processKill", std::move(params), by ? by : s.default_deadline());
   // §8.5: ENOENT means it is already gone, which is what kill wanted.
   if (!r && r.error().kind() != error_kind::not_found) return r.error();
   return success();
@@ -196,13 +199,13 @@ result<exec_result> deno::exec(handle const& h, exec_request const& r) {
   SBX_TRY(s, live(h));
   auto t0 = clock::now();
   bool with_stdin = !r.stdin_data.empty();
-  SBX_TRY(p, start_process(*s, r, with_stdin));
+  SBX_TRY(p, start_process(*s, r, with_stdin, "spawn", {}, after(r.timeout)));
   if (with_stdin) {
     for (std::size_t at = 0; at < r.stdin_data.size(); at += 1 << 20)
       SBX_TRYV(s->upload_chunk(*p.in, std::string_view(r.stdin_data).substr(at, 1 << 20)));
     SBX_TRYV(s->upload_end(*p.in));
   }
-  auto by = after(r.timeout);
+  auto by = after(r.timeout.has_value() ? std::optional(*r.timeout - std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t0)) : std::nullopt);
   exec_result out;
   bool out_done = !p.out, err_done = !p.err;
   auto drain = [&](std::optional<std::int64_t> sid, bool& done, std::string& buf, bool& truncated,
@@ -210,7 +213,9 @@ result<exec_result> deno::exec(handle const& h, exec_request const& r) {
     while (sid && !done) {
       auto c = s->next_chunk(*sid, clock::now());
       if (!c) {
-        if (c.error().kind() == error_kind::timeout) return success();
+        // Nothing queued, or the socket is gone: the caller's loop decides, keeping the
+        // output so far. Only the stream's own error ends the exec here.
+        if (c.error().kind() == error_kind::timeout || s->failure()) return success();
         return c.error();
       }
       if (!c.value()) {
@@ -231,7 +236,8 @@ result<exec_result> deno::exec(handle const& h, exec_request const& r) {
     return success();
   };
   auto stop_process = [&](error_kind kind, std::string why) -> result<exec_result> {
-    (void)kill_pid(*s, p.pid, 9);
+    // Bounded: the caller's deadline has passed already; a silent server must not add 30 s.
+    (void)kill_pid(*s, p.pid, 9, clock::now() + std::chrono::seconds(2));
     // What it printed up to now, then whatever arrives while it dies.
     (void)drain(p.out, out_done, out.stdout_data, out.stdout_truncated, output_stream::out);
     (void)drain(p.err, err_done, out.stderr_data, out.stderr_truncated, output_stream::err);
