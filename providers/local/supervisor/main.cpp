@@ -206,7 +206,9 @@ struct agent {
       fail(errno, "overlay mount of " + root + " (" + opts + ")");
     if (::chdir(root.c_str()) != 0) fail(errno, "chdir to " + root);
     for (char const* p : {"proc", "dev", "tmp", "sys"}) ::mkdir(p, 0755);
-    ::chmod("tmp", 01777);
+    // Only when needed: a chmod on the overlay copies the directory up (an ext4 mkdir,
+    // xattrs and a rename on create, one more rmdir at teardown), even if the mode is the same.
+    if (struct stat tst; ::stat("tmp", &tst) != 0 || (tst.st_mode & 07777) != 01777) ::chmod("tmp", 01777);
     if (::mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) fail(errno, "mount of /proc");
     if (!cfg.privileged) {
       // Unprivileged, the image's files belong to an id outside our single-uid map and the
