@@ -70,7 +70,11 @@ std::string report::to_string() const {
     for (auto const& e : s.cpp_only) o << "    only C++: " << e << "\n";
     for (auto const& e : s.sdk_only) o << "    only SDK: " << e << "\n";
     for (auto const& [e, why] : s.allowed) o << "    allowed   " << e << "  (" << why << ")\n";
-    for (auto const& e : s.both) o << "    both:     " << e << "\n";
+    for (auto const& e : s.both) {
+      o << "    both:     " << e;
+      if (auto c = s.counts.find(e); c != s.counts.end()) o << "   (C++ " << c->second.first << "x, SDK " << c->second.second << "x)";
+      o << "\n";
+    }
   }
   for (auto const& p : problems) o << "problem: " << p << "\n";
   return o.str();
@@ -97,6 +101,11 @@ report compare(std::vector<step_trace> const& cpp, std::vector<step_trace> const
     auto const& s = *it->second;
     if (!s.ok) d.problems.push_back("the SDK step failed: " + s.error);
     auto ce = entries_of(c.lines), se = entries_of(s.lines);
+    std::map<std::string, std::pair<std::size_t, std::size_t>> n;
+    for (auto const& l : c.lines) ++n[entry_of(l)].first;
+    for (auto const& l : s.lines) ++n[entry_of(l)].second;
+    for (auto const& [e, k] : n)
+      if (k.first && k.second && k.first != k.second && !e.starts_with("notify ")) d.counts[e] = k;
     for (auto const& e : ce) (se.count(e) ? d.both : d.cpp_only).insert(e);
     for (auto const& e : se)
       if (!ce.count(e)) d.sdk_only.insert(e);

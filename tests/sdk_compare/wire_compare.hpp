@@ -47,6 +47,9 @@ struct step_diff {
   std::set<std::string> both, cpp_only, sdk_only;     ///< unexplained differences are in cpp_only/sdk_only
   std::vector<std::pair<std::string, std::string>> allowed;  ///< (entry with its side, reason)
   std::vector<std::string> problems;                  ///< failed steps, missing steps, stale allowances
+  /// Requests (not stream notifications, whose count is chunking) seen on both sides but a
+  /// different number of times: (C++ count, SDK count). Informative, not a failure.
+  std::map<std::string, std::pair<std::size_t, std::size_t>> counts;
   bool ok() const { return cpp_only.empty() && sdk_only.empty() && problems.empty(); }
 };
 
