@@ -643,7 +643,9 @@ struct supervisor {
     ::unlink((cfg.dir + "/state.json").c_str());
   }
 
-  void write_state(bool ready = true) {
+  // `atomic`: through a temporary file and a rename, for readers of a listed sandbox. The
+  // first write (not ready, only for gc) goes straight to the file: one rename fewer.
+  void write_state(bool ready = true, bool atomic = true) {
     json s;
     s["ready"] = ready && !cfg.pooled;
     s["pooled"] = cfg.pooled;
@@ -668,7 +670,15 @@ struct supervisor {
     s["cgroup"] = {{"dirs", group.dirs},         {"memory", group.memory_dir}, {"memory_v2", group.memory_v2},
                    {"pids", group.pids_dir},     {"pids_v2", group.pids_v2},   {"cpu", group.cpu_dir},
                    {"cpu_v2", group.cpu_v2},     {"freezer", group.freezer_dir}, {"freezer_v2", group.freezer_v2}};
-    fsu::write_atomic(cfg.dir + "/state.json", s.dump(), 0600);
+    if (atomic) {
+      fsu::write_atomic(cfg.dir + "/state.json", s.dump(), 0600);
+      return;
+    }
+    std::string text = s.dump();
+    int fd = ::open((cfg.dir + "/state.json").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return;
+    (void)!::write(fd, text.data(), text.size());
+    ::close(fd);
   }
 
   void read_config() {
@@ -734,7 +744,12 @@ struct supervisor {
   void create() {
     phase("config_read");
     std::string const& d = cfg.dir;
+    // Mount points for the idmapped image and the volumes only where there are some: every
+    // directory here is an ext4 mkdir now and an rmdir at teardown.
+    bool idmapped = false;
+    for (auto const& l : cfg.lowers) idmapped = idmapped || l.idmap;
     for (char const* sub : {"/upper", "/work", "/root", "/lower", "/vol"}) {
+      if ((sub[1] == 'l' && !(cfg.privileged && idmapped)) || (sub[1] == 'v' && !(cfg.privileged && !cfg.volumes.empty()))) continue;
       std::string p = d + sub;
       if (::mkdir(p.c_str(), 0755) != 0 && errno != EEXIST)
         fail_create(kind_create_failed, "mkdir " + p + " failed: " + errtext(errno));
@@ -751,7 +766,7 @@ struct supervisor {
     if (cfg.want_cgroups) {
       layout = cg::detect();
       if (auto e = cg::create(layout, cfg.id, cfg.limits, group); !e.empty()) fail_create(kind_create_failed, e);
-      write_state(false);  // so that gc finds the cgroups even if we die during setup
+      write_state(false, false);  // so that gc finds the cgroups even if we die during setup
     }
 
     phase("cgroups");
