@@ -64,6 +64,10 @@ bool report::ok() const {
 
 std::string report::to_string() const {
   std::ostringstream o;
+  std::string differ;
+  for (auto const& s : steps)
+    if (!s.ok()) differ += " " + s.name;
+  if (!differ.empty()) o << "steps that differ or failed:" << differ << "\n";
   for (auto const& s : steps) {
     o << (s.ok() ? "same " : "DIFF ") << s.name << "\n";
     for (auto const& p : s.problems) o << "    problem:  " << p << "\n";
