@@ -171,14 +171,14 @@ int main(int argc, char** argv) {
     return r && r.value().exit_code == 0 && box.value().kill();
   });
   if (have_bwrap) {
-    report("sbx create+exec+destroy p50", cycle.p50, "ms", "bwrap --unshare-all p50", bwrap.p50, 0.75);
-    report("sbx create+exec+destroy p99", cycle.p99, "ms", "bwrap --unshare-all p99", bwrap.p99, 0);
+    report("fresh (no pool) create+exec+destroy p50", cycle.p50, "ms", "bwrap --unshare-all p50", bwrap.p50, 0.75);
+    report("fresh (no pool) create+exec+destroy p99", cycle.p99, "ms", "bwrap --unshare-all p99", bwrap.p99, 0);
   } else {
     std::printf("bwrap is not installed (apt-get install bubblewrap): no bwrap baseline\n");
     ++failures;
   }
-  report("sbx create+exec+destroy p50", cycle.p50, "ms", "host fork+exec p50", fork_exec.p50, 0);
-  report("sbx create+exec+destroy p99", cycle.p99, "ms", "host fork+exec p99", fork_exec.p99, 0);
+  report("fresh (no pool) create+exec+destroy p50", cycle.p50, "ms", "host fork+exec p50", fork_exec.p50, 0);
+  report("fresh (no pool) create+exec+destroy p99", cycle.p99, "ms", "host fork+exec p99", fork_exec.p99, 0);
 
   std::printf("== the same cycle with a warm pool of %d (n=%d)\n", pool_size, n_cycle);
   {
