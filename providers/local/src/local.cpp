@@ -402,6 +402,11 @@ struct warm_pool {
   bool stopping = false;
   std::vector<std::thread> workers;
   std::once_flag started;
+  // A claimed sandbox's first commands come right after the claim; refilling at that moment
+  // (a full create, on the same CPUs) would slow them down. So a refill waits this long after
+  // the last claim, unless the pool is empty.
+  static constexpr auto refill_delay = std::chrono::milliseconds(10);
+  std::chrono::steady_clock::time_point last_claim{};
 
   warm_pool(access::state& s, std::size_t n, json sh) : st(s), size(n), shape(std::move(sh)) {}
   // At the first create(), not when the provider is made: a provider that never creates a
@@ -430,6 +435,10 @@ struct warm_pool {
     while (!stopping) {
       if (ready.size() + inflight >= size) {
         cv.wait(lk);
+        continue;
+      }
+      if (auto quiet = last_claim + refill_delay; !ready.empty() && std::chrono::steady_clock::now() < quiet) {
+        cv.wait_until(lk, quiet);
         continue;
       }
       ++inflight;
@@ -465,6 +474,7 @@ struct warm_pool {
         if (ready.empty()) return nullptr;
         c = std::move(ready.front());
         ready.pop_front();
+        last_claim = std::chrono::steady_clock::now();
       }
       cv.notify_all();  // refill
       json req = {{"labels", cfg.at("labels")},   {"lifetime_ms", cfg.at("lifetime_ms")}, {"created_ms", cfg.at("created_ms")},
