@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "deno_support.hpp"
 
+#include <sbx/providers/local.hpp>
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -61,8 +63,20 @@ struct server_env {
   ~server_env() {
     if (server) server->stop();
     server.reset();
+    if (tmp.empty()) return;
+    // Whatever outlived the server (duration sandboxes a test left): kill it, collect, and
+    // only then remove the state dir, which supervisors may still be writing into.
+    sbx::local p(sbx::local::config{tmp.string(), {}, {}});
+    if (auto l = p.list({}); l)
+      for (auto const& i : l.value())
+        if (auto h = p.connect(i.id); h) (void)p.kill(h.value());
     std::error_code ec;
-    if (!tmp.empty()) fs::remove_all(tmp, ec);
+    for (int i = 0; i < 50; ++i) {
+      (void)p.gc();
+      fs::remove_all(tmp, ec);
+      if (!fs::exists(tmp, ec)) break;
+      ::usleep(100000);
+    }
   }
 };
 

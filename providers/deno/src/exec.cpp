@@ -199,13 +199,13 @@ result<exec_result> deno::exec(handle const& h, exec_request const& r) {
   SBX_TRY(s, live(h));
   auto t0 = clock::now();
   bool with_stdin = !r.stdin_data.empty();
-  SBX_TRY(p, start_process(*s, r, with_stdin, "spawn", {}, after(r.timeout)));
+  SBX_TRY(p, start_process(*s, r, with_stdin, "spawn", {}, r.timeout ? deadline(t0 + *r.timeout) : std::nullopt));
   if (with_stdin) {
     for (std::size_t at = 0; at < r.stdin_data.size(); at += 1 << 20)
       SBX_TRYV(s->upload_chunk(*p.in, std::string_view(r.stdin_data).substr(at, 1 << 20)));
     SBX_TRYV(s->upload_end(*p.in));
   }
-  auto by = after(r.timeout.has_value() ? std::optional(*r.timeout - std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t0)) : std::nullopt);
+  deadline by = r.timeout ? deadline(t0 + *r.timeout) : std::nullopt;
   exec_result out;
   bool out_done = !p.out, err_done = !p.err;
   auto drain = [&](std::optional<std::int64_t> sid, bool& done, std::string& buf, bool& truncated,
