@@ -7,6 +7,9 @@
 
 #include "deno_support.hpp"
 
+#include <cstdlib>
+#include <string>
+
 // The suite's basic request asks for 256 MiB, below Deno's floor of 768 MiB, which the
 // provider rightly refuses as invalid_request before sending anything. Until the suite lets
 // an environment choose its memory, its `mib(256)` becomes Deno's default of 1280 MiB here
@@ -18,9 +21,19 @@
 namespace sbx::conformance {
 namespace {
 
+// The server in this process runs the sandboxes with the local provider, which reads its
+// test-only name routes from this process's environment (as tests/conformance/local.cpp does).
+void route_name(std::string const& name, std::string const& address) {
+  std::string cur = std::getenv("SBX_NET_TEST_RESOLVE") ? std::getenv("SBX_NET_TEST_RESOLVE") : "";
+  cur += (cur.empty() ? "" : ",") + name + "=" + address;
+  ::setenv("SBX_NET_TEST_RESOLVE", cur.c_str(), 1);
+  ::setenv("SBX_NET_TEST_NO_DNS", "1", 1);
+}
+
 struct deno_env {
   using provider = sbx::deno;
   using client_type = sbx::client<sbx::deno>;
+  static void route_test_name(std::string const& n, std::string const& a) { route_name(n, a); }
   static client_type make_client() { return client_type(test::deno_for_test_server()); }
   static std::optional<test_image> custom_image() { return std::nullopt; }
   static std::vector<std::string> repl_languages() { return {"javascript"}; }
@@ -29,6 +42,7 @@ struct deno_env {
 struct any_deno_env {
   using provider = sbx::deno;
   using client_type = sbx::any_client;
+  static void route_test_name(std::string const& n, std::string const& a) { route_name(n, a); }
   static client_type make_client() { return sbx::any_client(sbx::client<sbx::deno>(test::deno_for_test_server())); }
   static std::optional<test_image> custom_image() { return std::nullopt; }
   static std::vector<std::string> repl_languages() { return {"javascript"}; }
@@ -48,5 +62,7 @@ SBX_CONFORMANCE_CORE(deno, envs);
 SBX_CONFORMANCE_CAP(deno, volumes, envs);
 SBX_CONFORMANCE_CAP(deno, port_exposure, envs);
 SBX_CONFORMANCE_CAP(deno, kernel_session, envs);
+SBX_CONFORMANCE_CAP(deno, network_allowlist, envs);
+SBX_CONFORMANCE_CAP(deno, secret_injection, envs);
 
 }  // namespace sbx::conformance
