@@ -18,8 +18,8 @@ namespace sbx::test {
 
 inline constexpr char const* server_token = "ddo_sbx_test_token_6f1c";
 
-/// The server of this test binary (started once, on first use); null when it cannot run
-/// here, with the reason in `deno_skip_reason()`.
+/// The server of this test binary (started once, on first use); null when it could not
+/// start, with the reason in `deno_skip_reason()`: the tests then fail with it, never skip.
 server::deno_server* deno_test_server();
 std::string const& deno_skip_reason();
 /// A provider configured for the test server (token, both endpoints), with `tweak` applied.
@@ -29,7 +29,7 @@ int thread_count();
 
 #define SBX_REQUIRE_DENO_SERVER()                                                      \
   do {                                                                                 \
-    if (!::sbx::test::deno_test_server()) GTEST_SKIP() << ::sbx::test::deno_skip_reason(); \
+    if (!::sbx::test::deno_test_server()) FAIL() << ::sbx::test::deno_skip_reason(); \
   } while (false)
 
 }  // namespace sbx::test
