@@ -527,14 +527,21 @@ TEST(local_runtime, host_files_and_processes_are_not_visible) {
   ::unlink(marker.c_str());
 }
 
-TEST(local_runtime, network_modes_beyond_blocked_are_refused_not_dropped) {
+TEST(local_runtime, network_modes_beyond_blocked_reach_the_policy_engine) {
   SBX_REQUIRE_LOCAL();
   auto c = local_client();
-  EXPECT_THAT(c.create(request<local>{}.allow_hosts({"example.com"})), fails_with(error_kind::unsupported));
-  EXPECT_THAT(c.create(request<local>{}.open_network()), fails_with(error_kind::unsupported));
-  EXPECT_THAT(c.create(request<local>{}.secret("TOKEN", "v", {"example.com"})), fails_with(error_kind::unsupported));
+  // allow: the sandbox is pointed at its proxy (the policy itself is tested in tests/network).
+  auto allowed = c.create(request<local>{}.allow_hosts({"example.com"}));
+  ASSERT_THAT(allowed, succeeds());
+  EXPECT_THAT(run(allowed.value(), {"sh", "-c", "echo $HTTPS_PROXY"}).stdout_data, testing::HasSubstr("127.0.0.1:3128"));
+  // A secret's value never enters the sandbox: its variable holds a placeholder.
+  auto secret = c.create(request<local>{}.secret("TOKEN", "sk-real-value-123", {"example.com"}));
+  ASSERT_THAT(secret, succeeds());
+  auto token = run(secret.value(), {"sh", "-c", "echo $TOKEN"}).stdout_data;
+  EXPECT_THAT(token, testing::Not(testing::HasSubstr("sk-real-value-123")));
+  EXPECT_THAT(token, testing::StartsWith("SBX_SECRET_"));
   auto b = make();
-  EXPECT_THAT(b.update_network(network_policy::open()), fails_with(error_kind::unsupported));
+  EXPECT_THAT(b.update_network(network_policy::open()), succeeds());
   EXPECT_THAT(b.update_network(network_policy::blocked()), succeeds());
 }
 

@@ -22,7 +22,8 @@ namespace fs = std::filesystem;
 
 struct local_env : ::testing::Environment {
   local::config cfg;
-  std::string reason;
+  std::string reason;   // a real absence: skip
+  std::string failure;  // the setup failed: fail
   fs::path tmp;
 
   void SetUp() override {
@@ -33,7 +34,7 @@ struct local_env : ::testing::Environment {
       if (clone == "0") reason = "user namespaces are disabled for unprivileged users on this host";
     }
     char tmpl[] = "/tmp/sbx-local-test-XXXXXX";
-    if (!::mkdtemp(tmpl)) { reason = "mkdtemp failed"; return; }
+    if (!::mkdtemp(tmpl)) { failure = "mkdtemp failed"; return; }
     tmp = tmpl;
     ::chmod(tmpl, 0711);
     cfg.state_dir = tmp.string();
@@ -46,7 +47,7 @@ struct local_env : ::testing::Environment {
                    "building one in " << tmp << "/images/default\n";
       std::string cmd = std::string(SBX_SOURCE_DIR) + "/providers/local/image/build-default-image " + tmp.string() +
                         "/images/default >/dev/null";
-      if (std::system(cmd.c_str()) != 0) { reason = "building the test image failed: " + cmd; return; }
+      if (std::system(cmd.c_str()) != 0) { failure = "building the test image failed: " + cmd; return; }
       image = tmp.string() + "/images/default";
     } else {
       std::cerr << "[local tests] image: " << image << ", state dir: " << tmp << "\n";
@@ -94,6 +95,7 @@ int count_dirs_named(fs::path const& root, std::string const& parent_name, int d
 local::config const& local_config() { return env->cfg; }
 client<local> local_client() { return client<local>(local(env->cfg)); }
 std::string const& skip_reason() { return env->reason; }
+std::string const& setup_failure() { return env->failure; }
 
 leftovers count_leftovers(std::set<std::string> const& ids) {
   leftovers l;

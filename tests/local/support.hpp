@@ -19,12 +19,16 @@ namespace sbx::test {
 local::config const& local_config();
 /// A client over it.
 client<local> local_client();
-/// Why the local runtime cannot run here ("" when it can).
+/// Why the local runtime cannot run here ("" when it can): a real absence of the host
+/// (no user namespaces for an unprivileged user), which skips with that reason.
 std::string const& skip_reason();
+/// Why the test environment could not be set up ("" when it could): a failure, never a skip.
+std::string const& setup_failure();
 
-#define SBX_REQUIRE_LOCAL()                                           \
-  do {                                                                \
-    if (!::sbx::test::skip_reason().empty()) GTEST_SKIP() << ::sbx::test::skip_reason(); \
+#define SBX_REQUIRE_LOCAL()                                                                \
+  do {                                                                                     \
+    if (!::sbx::test::setup_failure().empty()) FAIL() << ::sbx::test::setup_failure();     \
+    if (!::sbx::test::skip_reason().empty()) GTEST_SKIP() << ::sbx::test::skip_reason();   \
   } while (false)
 
 /// Counts what sandboxes of this test binary leave on the host: mounts in our mount
