@@ -362,27 +362,37 @@ connection::~connection() { close(); }
 bool connection::send(std::string text) {
   if (!impl_->open_flag) return false;
   auto i = impl_;
-  net::post(i->ioc, [i, t = std::move(text)]() mutable { i->queue(std::move(t)); });
+  // Handlers posted from outside hold `impl` weakly: one left queued after the I/O thread
+  // ended must not keep `impl` (which owns the io_context holding it) alive.
+  net::post(i->ioc, [w = std::weak_ptr(i), t = std::move(text)]() mutable {
+    if (auto p = w.lock()) p->queue(std::move(t));
+  });
   return true;
 }
 
 void connection::close(std::uint16_t code, std::string reason, std::chrono::milliseconds wait) {
   auto i = impl_;
-  if (i->thread.joinable() && i->thread.get_id() == std::this_thread::get_id()) {
+  // Already joined: nothing runs the io_context any more, and a handler posted now would
+  // hold `impl` forever.
+  if (!i->thread.joinable()) return;
+  if (i->thread.get_id() == std::this_thread::get_id()) {
     // Called from a handler: the thread cannot join itself. It owns a reference to `impl`
     // and ends once the close completes.
     close_async(code, std::move(reason));
     i->join();
     return;
   }
-  net::post(i->ioc, [i, code, r = std::move(reason), wait]() mutable { i->begin_close(code, std::move(r), wait); });
+  net::post(i->ioc, [w = std::weak_ptr(i), code, r = std::move(reason), wait]() mutable {
+    if (auto p = w.lock()) p->begin_close(code, std::move(r), wait);
+  });
   i->join();
 }
 
 void connection::close_async(std::uint16_t code, std::string reason) {
   auto i = impl_;
-  net::post(i->ioc, [i, code, r = std::move(reason)]() mutable {
-    i->begin_close(code, std::move(r), std::chrono::milliseconds(2000));
+  if (!i->thread.joinable()) return;
+  net::post(i->ioc, [w = std::weak_ptr(i), code, r = std::move(reason)]() mutable {
+    if (auto p = w.lock()) p->begin_close(code, std::move(r), std::chrono::milliseconds(2000));
   });
 }
 
