@@ -216,3 +216,41 @@ TEST(signals, names_and_numbers_round_trip) {
 
 }  // namespace
 }  // namespace sbx::deno_impl
+
+namespace sbx::deno_impl {
+namespace {
+
+// §2.2: sandbox URLs replace the endpoint's path and keep its query; console URLs drop both.
+TEST(endpoints, sandbox_urls_replace_the_path_and_keep_the_query) {
+  state st;
+  st.cfg.sandbox_endpoint = "http://127.0.0.1:8787/ignored/base?region=x";
+  EXPECT_EQ(st.sandbox_url("ord", "/api/v3/sandboxes/create"), "http://127.0.0.1:8787/api/v3/sandboxes/create?region=x");
+  st.cfg.sandbox_endpoint = "https://{region}.sandbox.example";
+  EXPECT_EQ(st.sandbox_url("ams", "/api/v3/sandbox/sbx_ams_x"), "https://ams.sandbox.example/api/v3/sandbox/sbx_ams_x");
+  st.cfg.sandbox_endpoint.clear();
+  st.cfg.base_domain = "sandbox-api.deno.net";
+  EXPECT_EQ(st.sandbox_url("ord", "/api/v3/sandboxes/create"), "https://ord.sandbox-api.deno.net/api/v3/sandboxes/create");
+  st.cfg.sandbox_endpoint = "http://[::1]:9000";
+  EXPECT_EQ(st.sandbox_url("ord", "/x"), "http://[::1]:9000/x");
+}
+
+TEST(endpoints, console_urls_drop_base_path_and_query) {
+  state st;
+  st.cfg.api_endpoint = "http://127.0.0.1:8787/base?q=1";
+  EXPECT_EQ(st.api_url("/api/v2/volumes?cursor=c"), "http://127.0.0.1:8787/api/v2/volumes?cursor=c");
+}
+
+TEST(endpoints, auth_headers_carry_token_and_org) {
+  state st;
+  st.cfg.token = "ddo_t";
+  auto h = st.auth_headers();
+  ASSERT_EQ(h.size(), 1u);
+  EXPECT_EQ(h[0], (std::pair<std::string, std::string>{"Authorization", "Bearer ddo_t"}));
+  st.cfg.org = "acme";
+  h = st.auth_headers();
+  ASSERT_EQ(h.size(), 2u);
+  EXPECT_EQ(h[1], (std::pair<std::string, std::string>{"X-Deno-Org", "acme"}));
+}
+
+}  // namespace
+}  // namespace sbx::deno_impl
