@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cctype>
 #include <deque>
+#include <iterator>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -234,7 +235,9 @@ struct connection::impl : std::enable_shared_from_this<connection::impl> {
     with_ws([&](auto& ws) {
       ws.text(true);
       ws.async_write(net::buffer(tx.front()), [self](beast::error_code ec, std::size_t) {
-        self->tx.pop_front();
+        // end() keeps the frame being written (its buffer is in use until now) and drops
+        // the rest; this is the one place that pops it.
+        if (!self->tx.empty()) self->tx.pop_front();
         if (ec) {
           self->writing = false;
           close_info ci;
@@ -284,7 +287,9 @@ struct connection::impl : std::enable_shared_from_this<connection::impl> {
     beast::error_code ignored;
     lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
     lowest().socket().close(ignored);
-    tx.clear();
+    // A write in flight still reads tx.front(): keep it until its handler runs.
+    if (writing && !tx.empty()) tx.erase(std::next(tx.begin()), tx.end());
+    else tx.clear();
     if (hs.on_close) hs.on_close(ci);
     // Drop the handlers: they may hold references that keep their owner alive.
     hs = {};

@@ -10,13 +10,7 @@
 #include <cstdlib>
 #include <string>
 
-// The suite's basic request asks for 256 MiB, below Deno's floor of 768 MiB, which the
-// provider rightly refuses as invalid_request before sending anything. Until the suite lets
-// an environment choose its memory, its `mib(256)` becomes Deno's default of 1280 MiB here
-// (the suite's headers are all included above, so only suite.hpp's own uses are rewritten).
-#define mib(n) mib((n) < sbx::deno::min_memory_mib ? sbx::deno::default_memory_mib : (n))
 #include "suite.hpp"
-#undef mib
 
 namespace sbx::conformance {
 namespace {
@@ -30,8 +24,21 @@ void route_name(std::string const& name, std::string const& address) {
   ::setenv("SBX_NET_TEST_NO_DNS", "1", 1);
 }
 
+std::pair<std::string, std::string> reach_exposed(std::string const& url) {
+  std::string host = url.substr(url.find("://") + 3);
+  std::string path = host.find('/') == std::string::npos ? "/" : host.substr(host.find('/'));
+  host = host.substr(0, host.find('/'));
+  return {"http://127.0.0.1:" + std::to_string(test::deno_test_server()->port()) + path, host};
+}
+
 struct deno_env {
   using provider = sbx::deno;
+  // Deno's floor is 768 MiB; the suite's 256 MiB would be refused (rightly) before sending.
+  static sbx::memory memory() { return sbx::memory::mib(sbx::deno::default_memory_mib); }
+  // Deno mounts volumes read-write only; the client refuses a read-only mount as unsupported.
+  static constexpr bool readonly_volumes = false;
+  // The exposed URL is https://<token>-<id>.localhost; the local server routes it by Host.
+  static std::pair<std::string, std::string> reach(std::string const& url) { return reach_exposed(url); }
   using client_type = sbx::client<sbx::deno>;
   static void route_test_name(std::string const& n, std::string const& a) { route_name(n, a); }
   static client_type make_client() { return client_type(test::deno_for_test_server()); }
@@ -41,6 +48,12 @@ struct deno_env {
 
 struct any_deno_env {
   using provider = sbx::deno;
+  // Deno's floor is 768 MiB; the suite's 256 MiB would be refused (rightly) before sending.
+  static sbx::memory memory() { return sbx::memory::mib(sbx::deno::default_memory_mib); }
+  // Deno mounts volumes read-write only; the client refuses a read-only mount as unsupported.
+  static constexpr bool readonly_volumes = false;
+  // The exposed URL is https://<token>-<id>.localhost; the local server routes it by Host.
+  static std::pair<std::string, std::string> reach(std::string const& url) { return reach_exposed(url); }
   using client_type = sbx::any_client;
   static void route_test_name(std::string const& n, std::string const& a) { route_name(n, a); }
   static client_type make_client() { return sbx::any_client(sbx::client<sbx::deno>(test::deno_for_test_server())); }

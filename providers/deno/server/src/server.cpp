@@ -21,6 +21,8 @@
 #include <deque>
 #include <iostream>
 #include <stdexcept>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include <pthread.h>
@@ -216,6 +218,28 @@ struct deno_server::impl {
   bool started = false;
   bool stopped = false;
 
+  // Blocking work runs on threads of its own; stop() waits for every one of them, because
+  // they reach `be` and the sessions, which must outlive them (a detached thread still
+  // proxying an exposed port when the server went away freed memory twice).
+  std::mutex work_m;
+  std::condition_variable work_cv;
+  int work = 0;
+  template <class F>
+  void detached(F f) {
+    { std::lock_guard l(work_m); ++work; }
+    std::thread([this, f = std::move(f)]() mutable {
+      f();
+      std::lock_guard l(work_m);
+      --work;
+      work_cv.notify_all();
+    }).detach();
+  }
+  void wait_for_work() {
+    std::unique_lock l(work_m);
+    while (!work_cv.wait_for(l, std::chrono::seconds(30), [this] { return work == 0; }))
+      std::fprintf(stderr, "sbx serve: stopping: %d request thread(s) still running\n", work);
+  }
+
   /// One HTTP connection; hands over to a ws_session on upgrade.
   class http_session : public std::enable_shared_from_this<http_session> {
    public:
@@ -268,12 +292,12 @@ struct deno_server::impl {
     /// Runs `f` (blocking work) on its own thread, then writes its reply from the strand.
     template <class F>
     void off_thread(F f) {
-      std::thread([self = shared_from_this(), f = std::move(f)]() mutable {
+      srv_.detached([self = shared_from_this(), f = std::move(f)]() mutable {
         auto [reply, version, keep_alive] = f();
         net::post(self->stream_.get_executor(), [self, reply = std::move(reply), version = version, ka = keep_alive] {
           self->respond(reply, version, ka);
         });
-      }).detach();
+      });
     }
 
     void upgrade(http::request<http::string_body> req, std::string const& path) {
@@ -294,14 +318,14 @@ struct deno_server::impl {
       if (srv_.faults->take_handshake_failure())
         return respond({500, deno_proto::error_body("INTERNAL_SERVER_ERROR", "handshake failed (injected fault)"), "application/json", {}},
                        req.version(), false);
-      std::thread([self = shared_from_this(), req = std::move(req), create, connect_id]() mutable {
+      srv_.detached([self = shared_from_this(), req = std::move(req), create, connect_id]() mutable {
         auto a = create ? self->srv_.be->create(std::string(req["x-deno-sandbox-config"])) : self->srv_.be->connect(connect_id);
         net::post(self->stream_.get_executor(), [self, req = std::move(req), a = std::move(a)]() mutable {
           if (a.refusal) return self->respond(*a.refusal, req.version(), false);
           auto ws = std::make_shared<ws_session>(std::move(self->stream_), *self->srv_.be, a.conn);
           ws->accept(std::move(req), a.sandbox_id);
         });
-      }).detach();
+      });
     }
 
     void respond(deno_impl::http_reply const& r, unsigned version, bool keep_alive) {
@@ -371,6 +395,7 @@ void deno_server::stop() {
   i.stopped = true;
   net::post(i.ioc, [&i] { beast::error_code ec; i.acceptor->close(ec); });
   i.be->stop();
+  i.wait_for_work();
   // Let the close frames go out, then stop the loop.
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   i.ioc.stop();
