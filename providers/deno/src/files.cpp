@@ -283,7 +283,10 @@ result<void> deno::make_dir(handle const& h, std::string_view path) {
 result<void> deno::remove(handle const& h, std::string_view path, bool recursive) {
   SBX_TRYV(check_path(path, "remove"));
   SBX_TRY(s, live(h));
-  SBX_TRYV(s->call("remove", {{"path", path}, {"options", {{"recursive", recursive}}}}));
+  // Like the SDK: `options` only when it says something.
+  json params = {{"path", path}};
+  if (recursive) params["options"] = {{"recursive", true}};
+  SBX_TRYV(s->call("remove", std::move(params)));
   return success();
 }
 

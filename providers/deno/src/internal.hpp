@@ -16,6 +16,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -154,6 +155,8 @@ class session : public std::enable_shared_from_this<session> {
   result<std::int64_t> open_upload();
   result<void> upload_chunk(std::int64_t sid, std::string_view bytes);
   result<void> upload_end(std::int64_t sid);
+  /// Whether the server cancelled stream `sid` we produce.
+  bool was_cancelled(std::int64_t sid);
   result<void> upload_error(std::int64_t sid, std::string_view message);
 
   /// Whether the socket is still up; the error that ended it otherwise.
@@ -186,6 +189,8 @@ class session : public std::enable_shared_from_this<session> {
   std::int64_t next_id_ = 0;
   std::map<std::int64_t, pending_call> pending_;
   std::map<std::int64_t, inbound_stream> streams_;
+  /// Streams we produce that the server cancelled (§7.3: nothing more may be sent on them).
+  std::set<std::int64_t> cancelled_;
   std::optional<error> failure_;
   bool closed_ = false;
 };

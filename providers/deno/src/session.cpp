@@ -141,9 +141,10 @@ void session::on_message(std::string&& text) {
     if (e != params.end() && e->is_object()) st.failure = error_from_object(*e, "stream " + std::to_string(*sid), id_);
     else st.failure = make(error_kind::internal, "stream " + std::to_string(*sid) + " failed", id_);
   } else if (name == "$sandbox.stream.cancel") {
-    // The server no longer wants a stream we produce (stdin of an exited process): uploads
-    // check `failure`-free state only, and later chunks are harmless, so nothing to do.
+    // The server no longer wants a stream we produce (stdin of an exited process): §7.3
+    // allows nothing more on it, not even its end.
     streams_.erase(*sid);
+    cancelled_.insert(*sid);
     return;
   }
   if (st.discard && st.ended) streams_.erase(*sid);
@@ -351,7 +352,14 @@ result<std::int64_t> session::open_upload() {
   return sid;
 }
 
+bool session::was_cancelled(std::int64_t sid) {
+  std::lock_guard lk(mu_);
+  return cancelled_.count(sid) != 0;
+}
+
 result<void> session::upload_chunk(std::int64_t sid, std::string_view bytes) {
+  if (was_cancelled(sid))
+    return make(error_kind::invalid_request, "sandbox " + id_ + ": stream " + std::to_string(sid) + " was cancelled by the server (the process exited)", id_);
   if (!send({{"jsonrpc", "2.0"}, {"method", "$sandbox.stream.enqueue"},
              {"params", {{"streamId", sid}, {"data", jh::base64_encode(bytes)}}}}))
     return failure() ? *failure() : make(error_kind::connection, "sandbox " + id_ + ": the connection is closed", id_);
@@ -359,6 +367,7 @@ result<void> session::upload_chunk(std::int64_t sid, std::string_view bytes) {
 }
 
 result<void> session::upload_end(std::int64_t sid) {
+  if (was_cancelled(sid)) return success();
   if (!send({{"jsonrpc", "2.0"}, {"method", "$sandbox.stream.end"}, {"params", {{"streamId", sid}}}}))
     return failure() ? *failure() : make(error_kind::connection, "sandbox " + id_ + ": the connection is closed", id_);
   return success();
