@@ -19,18 +19,17 @@ namespace detail {
 inline error reached(std::string_view op) { return make_error(error_kind::internal, "fake provider reached: " + std::string(op)); }
 }  // namespace detail
 
-/// Defines every operation a provider can have; which ones the facade offers depends only on
-/// the capability set `Caps`.
+/// Claims `Caps` and defines none of the gated operations; every operation answers internal.
 template <class... Caps>
-class fake_provider {
+class core_provider {
  public:
   using provider_concept = provider_tag;
   using handle = std::string;
   using options = no_options;
-  static constexpr std::string_view name = "fake";
+  static constexpr std::string_view name = "core";
   static constexpr auto capabilities = sbx::capabilities<Caps...>;
 
-  result<handle> create(common_request const&, options const&) { return handle("fake-1"); }
+  result<handle> create(common_request const&, options const&) { return handle("core-1"); }
   result<handle> connect(std::string_view id) { return handle(id); }
   result<std::vector<sandbox_info>> list(std::map<std::string, std::string> const&) { return std::vector<sandbox_info>{}; }
   std::string id(handle const& h) const { return h; }
@@ -52,6 +51,15 @@ class fake_provider {
   result<void> rename(handle const&, std::string_view, std::string_view) { return detail::reached("rename"); }
   result<void> upload(handle const&, std::string_view, std::string_view) { return detail::reached("upload"); }
   result<void> download(handle const&, std::string_view, std::string_view) { return detail::reached("download"); }
+};
+
+/// Defines every operation a provider can have; which ones the facade offers depends only on
+/// the capability set `Caps`.
+template <class... Caps>
+class fake_provider : public core_provider<Caps...> {
+ public:
+  using handle = typename core_provider<Caps...>::handle;
+  static constexpr std::string_view name = "fake";
 
   result<void> update_network(handle const&, network_policy const&) { return detail::reached("update_network"); }
   result<snapshot_info> snapshot(handle const&, std::string_view) { return detail::reached("snapshot"); }
